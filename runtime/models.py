@@ -1,0 +1,314 @@
+"""Data that crosses a stage boundary: frozen pydantic models, one definition each.
+
+Every stage (policy, sandbox, safety, memory, audit) takes and returns these types, so a
+stage can be swapped without its neighbours noticing. JSON Schemas users see (policy input,
+decision, `--json` output) are generated from these models, never written by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1"
+
+
+class Frozen(BaseModel):
+    """Base for every model crossing a seam: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Trust(StrEnum):
+    """Where a piece of content came from: the user (trusted) or anywhere else."""
+
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+
+
+class Effect(StrEnum):
+    """What a tool does to the world; policies gate the risky classes."""
+
+    READ = "read"
+    WRITE = "write"
+    EXEC = "exec"
+    EXTERNAL = "external"
+
+
+# --------------------------------------------------------------------------- proposal
+
+
+class ToolCall(Frozen):
+    """An agent's proposal to run one tool; nothing has happened yet."""
+
+    run_id: str
+    step: int
+    agent: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    call_id: str
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class Subject(Frozen):
+    agent: str
+    team: str
+    roles: list[str] = Field(default_factory=list)
+    tenant: str = "default"
+
+
+class Action(Frozen):
+    tool: str
+    effect: Effect
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class InputProvenance(Frozen):
+    args: dict[str, Trust] = Field(default_factory=dict)
+    untrusted_sources_seen: list[str] = Field(default_factory=list)
+
+
+class PolicyContext(Frozen):
+    run_id: str
+    step: int
+    task: str
+    calls_so_far: dict[str, int] = Field(default_factory=dict)
+
+
+class Risk(Frozen):
+    score: float = 0.0
+
+
+class PolicyInput(Frozen):
+    """What Rego sees as `input` for `data.runtime.authz.decision` (a public contract)."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    subject: Subject
+    action: Action
+    provenance: InputProvenance = Field(default_factory=InputProvenance)
+    context: PolicyContext
+    risk: Risk = Field(default_factory=Risk)
+
+
+class MemoryAccessInput(Frozen):
+    """What Rego sees as `input` for `data.runtime.memory.decision`."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    subject: Subject
+    operation: Literal["read", "write"]
+    namespace: str
+    run_id: str
+
+
+DecisionOutcome = Literal["allow", "deny", "require_approval"]
+
+
+class Decision(Frozen):
+    """A policy answer. `policy_version` is the content hash of the loaded bundle."""
+
+    allow: bool
+    require_approval: bool = False
+    reasons: list[str] = Field(default_factory=list)
+    obligations: dict[str, Any] = Field(default_factory=dict)
+    policy_version: str = ""
+    decision_id: str | None = None
+    engine: str = ""
+
+    @property
+    def outcome(self) -> DecisionOutcome:
+        if self.require_approval:
+            return "require_approval"
+        return "allow" if self.allow else "deny"
+
+    @classmethod
+    def fail_closed(cls, why: str, *, policy_version: str = "", engine: str = "") -> Decision:
+        """The decision every engine failure turns into: deny, saying why."""
+        return cls(
+            allow=False,
+            reasons=[f"deny (fail closed: {why})"],
+            policy_version=policy_version,
+            engine=engine,
+        )
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+class ExecResult(Frozen):
+    """What one request to the in-box executor produced."""
+
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int
+    duration_ms: float
+    timed_out: bool = False
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.stdout_truncated or self.stderr_truncated
+
+
+FileKind = Literal["file", "dir", "symlink", "other"]
+
+
+class FileEntry(Frozen):
+    """One path in a workspace snapshot, relative to /workspace."""
+
+    path: str
+    kind: FileKind
+    size: int = 0
+    sha256: str = ""
+    mode: int = 0
+    nlink: int = 1
+    link_target: str | None = None
+
+
+ChangeKind = Literal["added", "modified", "deleted"]
+
+
+class FileChange(Frozen):
+    path: str
+    change: ChangeKind
+    kind: FileKind
+    size: int = 0
+    sha256: str = ""
+    nlink: int = 1
+    link_target: str | None = None
+
+
+class ChangeSet(Frozen):
+    """The pending effect of a call on /workspace; nothing leaves the box until commit."""
+
+    changes: list[FileChange] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(c.size for c in self.changes if c.change != "deleted")
+
+
+# --------------------------------------------------------------------------- safety
+
+
+class PendingKind(StrEnum):
+    CHANGESET = "changeset"
+    MEMORY_WRITE = "memory_write"
+    MESSAGE = "message"
+    ANSWER = "answer"
+
+
+class ContentItem(Frozen):
+    """One piece of text an action would emit, with where it would go."""
+
+    location: str
+    text: str
+
+
+class PendingAction(Frozen):
+    """A staged side effect waiting for the safety node's verdict."""
+
+    kind: PendingKind
+    run_id: str
+    step: int
+    agent: str
+    tool: str
+    items: list[ContentItem] = Field(default_factory=list)
+    trust: Trust = Trust.TRUSTED
+    untrusted_sources_seen: list[str] = Field(default_factory=list)
+
+    def idempotency_key(self) -> str:
+        """Same action, same key: a resumed run never commits an action twice."""
+        digest = hashlib.sha256()
+        for part in (self.run_id, str(self.step), self.agent, self.tool, self.kind.value):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        for item in self.items:
+            digest.update(item.location.encode())
+            digest.update(b"\0")
+            digest.update(hashlib.sha256(item.text.encode()).digest())
+        return digest.hexdigest()
+
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class Finding(Frozen):
+    """A detector hit. `value_hash` identifies the matched text without storing it."""
+
+    type: str
+    detector: str
+    location: str
+    start: int
+    end: int
+    severity: Severity
+    value_hash: str
+
+
+VerdictKind = Literal["pass", "redact", "block", "escalate"]
+
+
+class Verdict(Frozen):
+    verdict: VerdictKind
+    findings: list[Finding] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+class MemoryProvenance(Frozen):
+    writer_agent: str
+    run_id: str
+    source: str
+    trust: Trust
+    content_hash: str = ""
+    created_at: str = ""
+
+
+class MemoryRecord(Frozen):
+    id: str
+    namespace: str
+    text: str
+    provenance: MemoryProvenance
+    distance: float | None = None
+
+
+# --------------------------------------------------------------------------- run output
+
+RunStatus = Literal["completed", "blocked", "awaiting_approval", "failed"]
+
+
+class StepReport(Frozen):
+    """One tool call as the user sees it in `runtime exec --json`."""
+
+    step: int
+    agent: str
+    tool: str
+    decision: DecisionOutcome
+    reasons: list[str] = Field(default_factory=list)
+    verdict: VerdictKind | None = None
+    sandbox_id: str | None = None
+    duration_ms: float
+    policy_version: str = ""
+
+
+class RunResult(Frozen):
+    """The `--json` document of `runtime exec`."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    run_id: str
+    status: RunStatus
+    output: str
+    steps: list[StepReport] = Field(default_factory=list)
+    output_dir: str | None = None
+    reason: str | None = None
