@@ -1,0 +1,171 @@
+# METADATA
+# title: Tool-call authorization
+# description: |
+#   Decides whether one proposed tool call may run. Deny unless the agent is granted the
+#   tool and every argument, budget and provenance rule holds. Data lives in
+#   data.runtime_data.authz (rego/data.json).
+package runtime.authz
+
+cfg := data.runtime_data.authz
+
+tool := input.action.tool
+
+agent := input.subject.agent
+
+# METADATA
+# title: Tool-call decision
+# description: |
+#   The decision document for one tool call: allow, require_approval, reasons (plain
+#   sentences that go back to the model) and obligations (e.g. a shorter timeout).
+#   A call that needs approval is not allowed until a human approves it.
+# scope: document
+# entrypoint: true
+default decision := {
+	"allow": false,
+	"require_approval": false,
+	"reasons": ["deny: no rule decided this call"],
+	"obligations": {},
+}
+
+decision := {
+	"allow": false,
+	"require_approval": false,
+	"reasons": sort(deny),
+	"obligations": {},
+} if {
+	count(deny) > 0
+} else := {
+	"allow": false,
+	"require_approval": true,
+	"reasons": sort(approval),
+	"obligations": obligations,
+} if {
+	count(approval) > 0
+} else := {
+	"allow": true,
+	"require_approval": false,
+	"reasons": [sprintf("tool %s is granted to agent %s", [tool, agent])],
+	"obligations": obligations,
+}
+
+# ------------------------------------------------------------------ grants
+
+granted_tools contains t if {
+	some t in cfg.grants.agents[agent].tools
+}
+
+granted_tools contains t if {
+	some t in cfg.grants.teams[input.subject.team].agents[agent].tools
+}
+
+deny contains sprintf("tool %s is not granted to agent %s", [tool, agent]) if {
+	not tool in granted_tools
+}
+
+# ------------------------------------------------------------------ fs arguments
+
+fs_call if tool in cfg.fs.tools
+
+args := object.get(input.action, "args", {})
+
+fs_path := object.get(args, "path", null)
+
+deny contains sprintf("tool %s needs a string argument 'path'", [tool]) if {
+	fs_call
+	not is_string(fs_path)
+}
+
+deny contains sprintf("path %s must be relative to the workspace", [fs_path]) if {
+	fs_call
+	is_string(fs_path)
+	absolute_path(fs_path)
+}
+
+deny contains sprintf("path %s must not contain '..'", [fs_path]) if {
+	fs_call
+	is_string(fs_path)
+	".." in split(fs_path, "/")
+}
+
+deny contains sprintf("path %s is not under an allowed path", [fs_path]) if {
+	fs_call
+	is_string(fs_path)
+	not path_allowed(fs_path)
+}
+
+absolute_path(p) if startswith(p, "/")
+
+absolute_path(p) if startswith(p, "~")
+
+absolute_path(p) if contains(p, "\\")
+
+absolute_path(p) if regex.match(`^[A-Za-z]:`, p)
+
+path_allowed(p) if {
+	p != ""
+	some pattern in cfg.fs.allowed_globs
+	glob.match(pattern, ["/"], p)
+}
+
+deny contains sprintf("content for %s is %d characters, over the cap of %d", [tool, count(content), cfg.fs.max_write_chars]) if {
+	tool == "fs.write"
+	content := object.get(args, "content", null)
+	is_string(content)
+	count(content) > cfg.fs.max_write_chars
+}
+
+deny contains sprintf("tool %s needs a string argument 'content'", [tool]) if {
+	tool == "fs.write"
+	not is_string(object.get(args, "content", null))
+}
+
+# ------------------------------------------------------------------ budgets
+
+budget := object.get(cfg.budgets.tools, tool, cfg.budgets.default)
+
+calls_so_far := object.get(object.get(input.context, "calls_so_far", {}), tool, 0)
+
+deny contains sprintf("tool %s has used its budget of %d calls in this run", [tool, budget]) if {
+	calls_so_far >= budget
+}
+
+# ------------------------------------------------------------------ approval
+
+approval contains sprintf("effect %s needs human approval", [input.action.effect]) if {
+	input.action.effect in cfg.approval.effects
+}
+
+approval contains sprintf("tool %s needs human approval", [tool]) if {
+	tool in cfg.approval.tools
+}
+
+approval contains "the risk score of this call is at or above the approval threshold" if {
+	input.risk.score >= cfg.approval.risk_threshold
+}
+
+# ------------------------------------------------------------------ provenance
+
+side_effect if input.action.effect in cfg.provenance.side_effects
+
+untrusted_args contains name if {
+	some name, label in object.get(input.provenance, "args", {})
+	label == "untrusted"
+}
+
+untrusted_names := concat(", ", sort(untrusted_args))
+
+approval contains sprintf("a %s call with untrusted arguments (%s) needs human approval", [input.action.effect, untrusted_names]) if {
+	side_effect
+	count(untrusted_args) > 0
+	cfg.provenance.untrusted_side_effect == "require_approval"
+}
+
+deny contains sprintf("a %s call with untrusted arguments (%s) is not allowed", [input.action.effect, untrusted_names]) if {
+	side_effect
+	count(untrusted_args) > 0
+	cfg.provenance.untrusted_side_effect == "deny"
+}
+
+# ------------------------------------------------------------------ obligations
+
+obligations := object.get(cfg.obligations, tool, {})
