@@ -68,7 +68,7 @@ def _erf(x: Vector) -> Vector:
         0.254829592
         + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
     )
-    return (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
+    return np.asarray(sign * (1.0 - poly * np.exp(-a * a)), dtype=np.float32)
 
 
 def _gelu(x: Vector) -> Vector:
@@ -78,13 +78,13 @@ def _gelu(x: Vector) -> Vector:
 def _layer_norm(x: Vector, weight: Vector, bias: Vector, eps: float) -> Vector:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+    return np.asarray((x - mean) / np.sqrt(var + eps) * weight + bias, dtype=np.float32)
 
 
 def _softmax(x: Vector) -> Vector:
     shifted = x - x.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ class MiniLMModel:
         summed = (hidden * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
 
     def _layer(self, hidden: Vector, layer: _Layer, attention_bias: Vector) -> Vector:
         batch, length, width = hidden.shape
