@@ -1,0 +1,298 @@
+"""Builds a team's LangGraph graph and inserts the pipeline nodes around every tool call.
+
+    agent:<name>  --tool call-->  authorize --allow--> execute -> check --pass/redact--> commit
+         ^   |                        |                              |                    |
+         |   +--handoff--> agent:<other>         deny: reasons back  block: discarded     |
+         +--------------------------------------------------------------------------------+
+    an answer goes to `finish` (checked like any output) -> END
+
+Agent nodes can only propose; the only edges into tools run through authorize, so no agent
+can reach a sandbox, memory or the output folder around the policy and safety nodes.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+import uuid
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from runtime.agents import Team
+from runtime.errors import CommitRefused
+from runtime.llm import AnswerTurn, HandoffTurn, Model, StopTurn, ToolTurn
+from runtime.models import StepReport, ToolCall
+from runtime.pipeline import Pipeline, RunContext
+from runtime.tools import ToolContext
+
+
+class RunState(TypedDict, total=False):
+    run_id: str
+    task: str
+    active: str
+    turns: dict[str, int]
+    step: int
+    messages: Annotated[list[dict[str, Any]], operator.add]
+    steps: Annotated[list[dict[str, Any]], operator.add]
+    calls_so_far: dict[str, int]
+    denials: int
+    pending: dict[str, Any] | None
+    route: str
+    status: str
+    output: str
+    reason: str | None
+
+
+def _agent_node(name: str) -> str:
+    return f"agent:{name}"
+
+
+class GraphBuilder:
+    """Turns a Team plus its models into a compiled graph bound to one run's context."""
+
+    def __init__(
+        self,
+        team: Team,
+        models: dict[str, Model],
+        pipeline: Pipeline,
+        run: RunContext,
+        *,
+        max_steps: int,
+        max_denials: int,
+    ) -> None:
+        self.team = team
+        self.models = models
+        self.pipeline = pipeline
+        self.run = run
+        self.max_steps = max_steps
+        self.max_denials = max_denials
+
+    def build(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        graph: StateGraph[Any] = StateGraph(RunState)
+        for agent in self.team.agents:
+            graph.add_node(_agent_node(agent.name), self._make_agent(agent.name))
+        graph.add_node("authorize", self._authorize)
+        graph.add_node("execute", self._execute)
+        graph.add_node("check", self._check)
+        graph.add_node("commit", self._commit)
+        graph.add_node("finish", self._finish)
+        targets = {_agent_node(a.name): _agent_node(a.name) for a in self.team.agents}
+        targets.update({"authorize": "authorize", "finish": "finish", END: END})
+        graph.add_edge(START, _agent_node(self.team.entry))
+        for agent in self.team.agents:
+            graph.add_conditional_edges(_agent_node(agent.name), _route, targets)
+        graph.add_conditional_edges("authorize", _route, {**targets, "execute": "execute"})
+        graph.add_edge("execute", "check")
+        graph.add_conditional_edges("check", _route, {**targets, "commit": "commit"})
+        graph.add_conditional_edges("commit", _route, targets)
+        graph.add_edge("finish", END)
+        return graph.compile()
+
+    # ------------------------------------------------------------------ agent turns
+
+    def _make_agent(self, name: str) -> Any:
+        def agent_node(state: RunState) -> dict[str, Any]:
+            return self._agent_turn(name, state)
+
+        return agent_node
+
+    def _agent_turn(self, name: str, state: RunState) -> dict[str, Any]:
+        agent = self.team.agent(name)
+        turns = dict(state.get("turns", {}))
+        index = turns.get(name, 0)
+        turns[name] = index + 1
+        step = state.get("step", 0)
+        if step >= self.max_steps:
+            return self._end(state, "failed", f"the run reached its limit of {self.max_steps} steps")
+        turn = self.models[name].next_turn(agent, state.get("messages", []), index)
+        update: dict[str, Any] = {"turns": turns, "active": name}
+        if isinstance(turn, ToolTurn):
+            call = ToolCall(
+                run_id=self.run.run_id,
+                step=step + 1,
+                agent=name,
+                tool=turn.tool,
+                args=turn.args,
+                call_id=uuid.uuid4().hex,
+            )
+            self.pipeline.propose(self.run, call)
+            update.update(step=step + 1, pending={"call": call.model_dump(), "started": time.perf_counter()}, route="authorize")
+            return update
+        if isinstance(turn, HandoffTurn):
+            if not self.team.may_hand_off(name, turn.handoff):
+                note = f"handoff from {name} to {turn.handoff} is not allowed in team {self.team.name}"
+                return {**update, "messages": [_msg("system", name, note)], "route": _agent_node(name)}
+            self.pipeline.audit.append(self.run.run_id, "handoff", {"to": turn.handoff}, agent=name)
+            message = _msg("assistant", name, turn.message or f"handing off to {turn.handoff}")
+            return {**update, "messages": [message], "route": _agent_node(turn.handoff)}
+        if isinstance(turn, AnswerTurn):
+            return {**update, "pending": {"answer": turn.answer, "agent": name}, "route": "finish"}
+        assert isinstance(turn, StopTurn)
+        return {**update, **self._stop(state, name, turn.why)}
+
+    def _stop(self, state: RunState, name: str, why: str) -> dict[str, Any]:
+        steps = state.get("steps", [])
+        last = steps[-1] if steps else None
+        if last and (last["decision"] != "allow" or last.get("verdict") == "block"):
+            reason = f"{name}'s call to {last['tool']} was {_refusal(last)}: " + "; ".join(last["reasons"])
+            return self._end(state, "blocked", reason)
+        return self._end(state, "failed", f"{name} stopped without an answer: {why}")
+
+    def _end(self, state: RunState, status: str, reason: str) -> dict[str, Any]:
+        return {"status": status, "reason": reason, "route": END, "pending": None}
+
+    # ------------------------------------------------------------------ pipeline nodes
+
+    def _authorize(self, state: RunState) -> dict[str, Any]:
+        pending = dict(state["pending"] or {})
+        call = ToolCall.model_validate(pending["call"])
+        decision = self.pipeline.authorize(self.run, call, dict(state.get("calls_so_far", {})))
+        pending["decision"] = decision.model_dump()
+        if decision.outcome == "allow":
+            return {"pending": pending, "route": "execute"}
+        report = self._report(call, pending, decision.outcome, decision.reasons, None, None, decision.policy_version)
+        if decision.outcome == "require_approval":
+            reason = f"{call.agent}'s call to {call.tool} needs approval: " + "; ".join(decision.reasons)
+            return {"steps": [report], **self._end(state, "awaiting_approval", reason)}
+        denials = state.get("denials", 0) + 1
+        text = f"denied by policy: {'; '.join(decision.reasons)}"
+        update: dict[str, Any] = {
+            "steps": [report],
+            "denials": denials,
+            "pending": None,
+            "messages": [_msg("tool", call.agent, text, tool=call.tool)],
+            "route": _agent_node(call.agent),
+        }
+        if denials >= self.max_denials:
+            reason = f"{denials} calls were denied (limit {self.max_denials}); last: {call.tool}: " + "; ".join(decision.reasons)
+            update.update(self._end(state, "blocked", reason))
+        return update
+
+    def _execute(self, state: RunState) -> dict[str, Any]:
+        pending = dict(state["pending"] or {})
+        call = ToolCall.model_validate(pending["call"])
+        ctx = ToolContext(
+            run_id=self.run.run_id,
+            agent=call.agent,
+            tenant=self.run.tenant,
+            sandbox=lambda: self.pipeline.sandbox_for(self.run),
+            memory_search=self._memory_search(call.agent),
+            input_files=self.run.input_files,
+            call_timeout_s=self.pipeline.call_timeout_s,
+        )
+        staged = self.pipeline.execute(self.run, call, ctx)
+        calls = dict(state.get("calls_so_far", {}))
+        calls[call.tool] = calls.get(call.tool, 0) + 1
+        pending["sandbox_id"] = staged.sandbox_id
+        return {"pending": pending, "calls_so_far": calls}
+
+    def _memory_search(self, agent: str) -> Any:
+        def search(namespace: str, query: str, k: int) -> list[dict[str, Any]]:
+            return [
+                {"text": r.text, "trust": r.provenance.trust.value, "writer_agent": r.provenance.writer_agent}
+                for r in self.pipeline.memory.search(namespace, query, k)
+            ]
+
+        return search
+
+    def _check(self, state: RunState) -> dict[str, Any]:
+        pending = dict(state["pending"] or {})
+        call = ToolCall.model_validate(pending["call"])
+        staged = self.run.staged[call.step]
+        verdict = self.pipeline.check(self.run, call, staged)
+        pending["verdict"] = verdict.model_dump()
+        if verdict.verdict in ("pass", "redact"):
+            return {"pending": pending, "route": "commit"}
+        self.pipeline.discard(self.run, call, staged)
+        del self.run.staged[call.step]
+        reasons = verdict.reasons or [f"the safety node returned {verdict.verdict}"]
+        report = self._report(call, pending, "allow", reasons, verdict.verdict, staged.sandbox_id, pending["decision"]["policy_version"])
+        if verdict.verdict == "escalate":
+            reason = f"{call.agent}'s call to {call.tool} was escalated for review: " + "; ".join(reasons)
+            return {"steps": [report], **self._end(state, "awaiting_approval", reason)}
+        text = "blocked by the safety check, nothing was committed: " + "; ".join(reasons)
+        return {
+            "steps": [report],
+            "pending": None,
+            "messages": [_msg("tool", call.agent, text, tool=call.tool)],
+            "route": _agent_node(call.agent),
+        }
+
+    def _commit(self, state: RunState) -> dict[str, Any]:
+        pending = dict(state["pending"] or {})
+        call = ToolCall.model_validate(pending["call"])
+        staged = self.run.staged.pop(call.step)
+        verdict_doc = pending["verdict"]
+        from runtime.models import Verdict
+
+        verdict = Verdict.model_validate(verdict_doc)
+        reasons = list(pending["decision"]["reasons"])
+        try:
+            text = self.pipeline.commit(self.run, call, staged, verdict)
+            final_verdict = verdict.verdict
+        except CommitRefused as exc:
+            text = f"commit refused, nothing was written: {exc}"
+            reasons.append(str(exc))
+            final_verdict = "block"
+        report = self._report(call, pending, "allow", reasons + verdict.reasons, final_verdict, staged.sandbox_id, pending["decision"]["policy_version"])
+        trust = staged.outcome.trust.value
+        return {
+            "steps": [report],
+            "pending": None,
+            "messages": [_msg("tool", call.agent, text, tool=call.tool, trust=trust)],
+            "route": _agent_node(call.agent),
+        }
+
+    def _finish(self, state: RunState) -> dict[str, Any]:
+        pending = state["pending"] or {}
+        verdict, text = self.pipeline.check_answer(self.run, pending["agent"], state.get("step", 0), pending["answer"])
+        if verdict.verdict == "block":
+            reasons = "; ".join(verdict.reasons) or "the safety node blocked the answer"
+            return {**self._end(state, "blocked", f"the final answer was blocked: {reasons}"), "route": END}
+        if verdict.verdict == "escalate":
+            return {**self._end(state, "awaiting_approval", "the final answer was escalated for review"), "route": END}
+        return {"status": "completed", "output": text, "reason": None, "pending": None}
+
+    def _report(
+        self,
+        call: ToolCall,
+        pending: dict[str, Any],
+        decision: str,
+        reasons: list[str],
+        verdict: str | None,
+        sandbox_id: str | None,
+        policy_version: str,
+    ) -> dict[str, Any]:
+        elapsed = (time.perf_counter() - pending["started"]) * 1000
+        return StepReport(
+            step=call.step,
+            agent=call.agent,
+            tool=call.tool,
+            decision=decision,  # type: ignore[arg-type]
+            reasons=reasons,
+            verdict=verdict,  # type: ignore[arg-type]
+            sandbox_id=sandbox_id,
+            duration_ms=round(elapsed, 3),
+            policy_version=policy_version,
+        ).model_dump(mode="json")
+
+
+def _route(state: RunState) -> str:
+    return state.get("route", END)
+
+
+def _refusal(step: dict[str, Any]) -> str:
+    if step["decision"] == "deny":
+        return "denied"
+    if step["decision"] == "require_approval":
+        return "held for approval"
+    return "blocked by the safety check"
+
+
+def _msg(role: str, agent: str, content: str, *, tool: str | None = None, trust: str = "trusted") -> dict[str, Any]:
+    message: dict[str, Any] = {"role": role, "agent": agent, "content": content, "trust": trust}
+    if tool:
+        message["tool"] = tool
+    return message
