@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import chromadb
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Documents, Embeddable, EmbeddingFunction
 from chromadb.config import Settings
 from chromadb.errors import NotFoundError
 
@@ -57,10 +58,13 @@ def _provenance_from_metadata(metadata: Mapping[str, Any]) -> MemoryProvenance:
 class ChromaMemory:
     """Namespaced vector memory in a Chroma directory on disk."""
 
-    def __init__(self, path: Path, embedding: Any | None = None) -> None:
+    def __init__(self, path: Path, embedding: EmbeddingFunction[Documents] | None = None) -> None:
         """`embedding`: any Chroma EmbeddingFunction; default the offline MiniLM."""
         self.path = Path(path)
-        self._embedding: Any = MiniLMEmbedding() if embedding is None else embedding
+        # MiniLMEmbedding meets the protocol structurally (embedding.py stays chromadb-free);
+        # Chroma's client signatures want the wider Embeddable parameter.
+        chosen: object = MiniLMEmbedding() if embedding is None else embedding
+        self._embedding = cast(EmbeddingFunction[Embeddable], chosen)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._client = chromadb.PersistentClient(

@@ -86,8 +86,7 @@ def parse_namespace(text: str) -> Namespace:
         _check_segment(name, "shared space name", text)
         return Namespace(tenant=tenant, name=name)
     raise NamespaceError(
-        f"Invalid memory namespace {text!r}: expected 'tenant/agent' or "
-        "'tenant/shared/<name>'."
+        f"Invalid memory namespace {text!r}: expected 'tenant/agent' or 'tenant/shared/<name>'."
     )
 
 
