@@ -1,0 +1,336 @@
+"""Secrets detector: credentials and keys, found with the maintained `detect-secrets` plugins.
+
+Owns the choice of plugins, their thresholds, the mapping of their secret types to ours and
+the character offsets of each hit. The plugins run in process, one line at a time, through
+`analyze_string` (pure regex and entropy work): never through `scan_line`, whose global
+settings are not thread-safe, and never through `verify`, which would call the network.
+detect-secrets' own false-positive heuristics (UUIDs, sequential strings, templates,
+`$VAR` and indirect references) are applied to every candidate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from detect_secrets.filters import heuristic
+from detect_secrets.plugins import (
+    artifactory,
+    aws,
+    azure_storage_key,
+    basic_auth,
+    discord,
+    github_token,
+    gitlab_token,
+    jwt,
+    mailchimp,
+    npm,
+    openai,
+    private_key,
+    pypi_token,
+    sendgrid,
+    slack,
+    square_oauth,
+    stripe,
+    telegram_token,
+    twilio,
+)
+from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
+from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP, KeywordDetector
+
+from runtime.models import Finding, Severity
+from runtime.safety.redact import value_hash
+
+# Shannon entropy (bits per char) above which a base64-alphabet string counts as random.
+# 4.5 is detect-secrets' own default; unquoted candidates must also be long and mixed-case
+# so that words, paths and identifiers do not qualify.
+ENTROPY_LIMIT = 4.5
+UNQUOTED_MIN_LENGTH = 32
+
+_TYPE_BY_PLUGIN: dict[str, str] = {
+    "Private Key": "private_key",
+    "GitHub Token": "github_token",
+    "GitLab Token": "gitlab_token",
+    "Slack Token": "slack_token",
+    "Stripe Access Key": "stripe_key",
+    "JSON Web Token": "jwt",
+    "Basic Auth Credentials": "basic_auth_password",
+    "OpenAI Token": "openai_key",
+    "Twilio API Key": "twilio_key",
+    "SendGrid API Key": "sendgrid_key",
+    "NPM tokens": "npm_token",
+    "PyPI Token": "pypi_token",
+    "Discord Bot Token": "discord_token",
+    "Telegram Bot Token": "telegram_token",
+    "Mailchimp Access Key": "mailchimp_key",
+    "Azure Storage Account access key": "azure_storage_key",
+    "Artifactory Credentials": "artifactory_token",
+    "Square OAuth Secret": "square_oauth_secret",
+    "Base64 High Entropy String": "high_entropy_string",
+}
+
+SEVERITY_BY_TYPE: dict[str, Severity] = {
+    "private_key": "critical",
+    "aws_secret_key": "critical",
+    "high_entropy_string": "medium",
+    "secret_assignment": "medium",
+}
+_DEFAULT_SEVERITY: Severity = "high"
+
+# When two hits overlap, the more specific one names the span; generic ones are dropped.
+_GENERIC_TYPES = frozenset({"high_entropy_string", "secret_assignment", "password"})
+
+_AWS_KEY_ID = re.compile(r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}")
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_BASE64_LINE = re.compile(r"[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*\r?$")
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-.+/=]*")
+_UNQUOTED_CANDIDATE = re.compile(
+    rf"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/]{{{UNQUOTED_MIN_LENGTH},}}={{0,2}}(?![A-Za-z0-9+/=_\-])"
+)
+_PASSWORD_KEYWORD = re.compile(r"pass(?:word|wd|phrase)?|pwd", re.IGNORECASE)
+_PLACEHOLDER_VALUES = frozenset(
+    {
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "str",
+        "string",
+        "bytes",
+        "int",
+        "optional",
+        "changeme",
+        "password",
+        "secret",
+        "example",
+        "xxx",
+        "xxxx",
+        "xxxxxx",
+        "redacted",
+        "required",
+        "undefined",
+        "self",
+        "os",
+        "env",
+        "getpass",
+        "input",
+    }
+)
+
+
+def _plugins() -> list[BasePlugin]:
+    """The detect-secrets plugins we trust on free text (no Hex entropy: git SHAs are hex)."""
+    return [
+        aws.AWSKeyDetector(),
+        private_key.PrivateKeyDetector(),
+        github_token.GitHubTokenDetector(),
+        gitlab_token.GitLabTokenDetector(),
+        slack.SlackDetector(),
+        stripe.StripeDetector(),
+        jwt.JwtTokenDetector(),
+        basic_auth.BasicAuthDetector(),
+        openai.OpenAIDetector(),
+        twilio.TwilioKeyDetector(),
+        sendgrid.SendGridDetector(),
+        npm.NpmDetector(),
+        pypi_token.PypiTokenDetector(),
+        discord.DiscordBotTokenDetector(),
+        telegram_token.TelegramBotTokenDetector(),
+        mailchimp.MailchimpDetector(),
+        azure_storage_key.AzureStorageKeyDetector(),
+        artifactory.ArtifactoryDetector(),
+        square_oauth.SquareOAuthDetector(),
+    ]
+
+
+@dataclass(frozen=True)
+class _Hit:
+    type: str
+    start: int
+    end: int
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """Each line of `text` with its start offset (newline excluded)."""
+    offset = 0
+    for line in text.split("\n"):
+        yield offset, line
+        offset += len(line) + 1
+
+
+def _occurrences(line: str, value: str) -> Iterator[int]:
+    index = line.find(value)
+    while index != -1:
+        yield index
+        index = line.find(value, index + 1)
+
+
+def _is_false_positive(value: str, line: str, plugin: BasePlugin | None) -> bool:
+    """detect-secrets' own heuristics, called directly so no global settings are touched."""
+    return bool(
+        heuristic.is_sequential_string(value)
+        or heuristic.is_potential_uuid(value)
+        or heuristic.is_likely_id_string(value, line, plugin)
+        or heuristic.is_templated_secret(value)
+        or heuristic.is_prefixed_with_dollar_sign(value)
+    )
+
+
+class SecretsDetector:
+    """Finds credentials, tokens and private keys; one Finding per occurrence."""
+
+    name = "secrets"
+
+    def __init__(self, entropy_limit: float = ENTROPY_LIMIT) -> None:
+        self._plugins = _plugins()
+        self._keyword = KeywordDetector()
+        self._entropy = Base64HighEntropyString(limit=entropy_limit)
+        self._entropy_limit = entropy_limit
+
+    def scan(self, location: str, text: str) -> list[Finding]:
+        hits: set[_Hit] = set()
+        for offset, line in _lines(text):
+            if line.strip():
+                hits.update(self._line_hits(text, offset, line))
+        return [
+            Finding(
+                type=hit.type,
+                detector=self.name,
+                location=location,
+                start=hit.start,
+                end=hit.end,
+                severity=SEVERITY_BY_TYPE.get(hit.type, _DEFAULT_SEVERITY),
+                value_hash=value_hash(text[hit.start : hit.end]),
+            )
+            for hit in _most_specific(hits)
+        ]
+
+    # ------------------------------------------------------------------ per line
+
+    def _line_hits(self, text: str, offset: int, line: str) -> Iterator[_Hit]:
+        for plugin in self._plugins:
+            plugin_type = str(plugin.secret_type)
+            values = set(_analyze(plugin, line))
+            if not values:
+                continue
+            prefix_ends = _prefix_group_ends(plugin, line)
+            for value in values:
+                if not value or _is_false_positive(value, line, plugin):
+                    continue
+                for index in _occurrences(line, value):
+                    length = max(len(value), prefix_ends.get(index, 0) - index)
+                    yield self._typed_hit(
+                        plugin_type, text, offset + index, line[index : index + length]
+                    )
+        yield from self._keyword_hits(offset, line)
+        yield from self._entropy_hits(offset, line)
+
+    def _typed_hit(self, plugin_type: str, text: str, start: int, value: str) -> _Hit:
+        end = start + len(value)
+        if plugin_type == "AWS Access Key":
+            kind = "aws_access_key" if _AWS_KEY_ID.fullmatch(value) else "aws_secret_key"
+            return _Hit(kind, start, end)
+        if plugin_type == "Private Key":
+            return _Hit("private_key", *_private_key_span(text, start))
+        if plugin_type == "JSON Web Token":
+            # The plugin's pattern stops before the signature; the signature is secret too.
+            tail = _TOKEN_TAIL.match(text, end)
+            return _Hit("jwt", start, tail.end() if tail else end)
+        return _Hit(_TYPE_BY_PLUGIN.get(plugin_type, "secret"), start, end)
+
+    def _keyword_hits(self, offset: int, line: str) -> Iterator[_Hit]:
+        if heuristic.is_indirect_reference(line):
+            return
+        values = self._keyword.analyze_string(line, CONFIG_DENYLIST_REGEX_TO_GROUP)
+        for value in set(values):
+            bare = value.strip("'\"")
+            if len(bare) < 4 or bare.lower() in _PLACEHOLDER_VALUES:
+                continue
+            if _is_false_positive(bare, line, self._keyword) or bare.endswith(("(", ")")):
+                continue
+            for index in _occurrences(line, bare):
+                before = line[max(0, index - 40) : index]
+                kind = "password" if _PASSWORD_KEYWORD.search(before) else "secret_assignment"
+                yield _Hit(kind, offset + index, offset + index + len(bare))
+
+    def _entropy_hits(self, offset: int, line: str) -> Iterator[_Hit]:
+        candidates = set(_analyze(self._entropy, line))
+        candidates.update(
+            m.group(0) for m in _UNQUOTED_CANDIDATE.finditer(line) if _mixed_classes(m.group(0))
+        )
+        for value in candidates:
+            if self._entropy.calculate_shannon_entropy(value) <= self._entropy_limit:
+                continue
+            if _is_false_positive(value, line, self._entropy):
+                continue
+            for index in _occurrences(line, value):
+                yield _Hit("high_entropy_string", offset + index, offset + index + len(value))
+
+
+def _analyze(plugin: BasePlugin, line: str) -> Iterator[str]:
+    result: Any = plugin.analyze_string(line)
+    for value in result:
+        yield str(value)
+
+
+def _prefix_group_ends(plugin: BasePlugin, line: str) -> dict[int, int]:
+    """Where a plugin's pattern captures only a token's prefix (`(ghp|gho)_...`), the end
+    of the whole match, keyed by its start: the secret is the whole token, not the prefix."""
+    ends: dict[int, int] = {}
+    for pattern in getattr(plugin, "denylist", ()):
+        if not pattern.groups:
+            continue
+        for match in pattern.finditer(line):
+            if match.start(1) == match.start():
+                ends[match.start()] = max(ends.get(match.start(), 0), match.end())
+    return ends
+
+
+def _mixed_classes(value: str) -> bool:
+    return (
+        any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+        and any(c.isdigit() for c in value)
+    )
+
+
+def _private_key_span(text: str, hit_start: int) -> tuple[int, int]:
+    """The whole key block: from its BEGIN line to its END line, or to the end of the body."""
+    line_start = text.rfind("\n", 0, hit_start) + 1
+    begin = _PEM_BEGIN.search(text, line_start)
+    start = begin.start() if begin and begin.start() <= hit_start + 16 else line_start
+    end_marker = _PEM_END.search(text, start)
+    if end_marker:
+        return start, end_marker.end()
+    # No END line (truncated key): take the base64 body that follows the header.
+    end = text.find("\n", hit_start)
+    end = len(text) if end == -1 else end
+    while end < len(text):
+        next_end = text.find("\n", end + 1)
+        next_end = len(text) if next_end == -1 else next_end
+        if not _BASE64_LINE.match(text[end + 1 : next_end]):
+            break
+        end = next_end
+    return start, end
+
+
+def _most_specific(hits: set[_Hit]) -> list[_Hit]:
+    """Drop generic hits (entropy, keyword) that lie inside a more specific hit."""
+    kept: list[_Hit] = []
+    for hit in hits:
+        shadowed = any(
+            other != hit
+            and other.start <= hit.start
+            and hit.end <= other.end
+            and (hit.type in _GENERIC_TYPES or (other.end - other.start) > (hit.end - hit.start))
+            and not (other.type in _GENERIC_TYPES and hit.type not in _GENERIC_TYPES)
+            for other in hits
+        )
+        if not shadowed:
+            kept.append(hit)
+    return sorted(kept, key=lambda h: (h.start, h.end, h.type))
