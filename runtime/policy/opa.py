@@ -1,0 +1,361 @@
+"""The production policy engine: a real OPA server on loopback, queried over REST.
+
+Two modes:
+- managed (no URL configured): starts `opa run --server` on a free 127.0.0.1 port, pushes
+  the policy bundle through OPA's policy and data APIs, health-checks `/health`, restarts
+  the process if it died, and stops it on `close()`;
+- remote (a URL): pushes the bundle when a policy dir is given, else queries what the
+  server already holds.
+
+opa-python-client (`opa_client.OpaClient`) does the policy/data upload, health checks and
+the queries (`query_rule` posts one input per query over a pooled requests session).
+Decision logging to the console is switched on in managed mode so that OPA returns a
+`decision_id` with each answer; the log lines are drained into a small ring buffer, never
+to disk, and shown only when the server fails to start.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import requests
+from opa_client import OpaClient
+from opa_client.errors import RegoParseError
+
+from runtime.errors import OpaUnavailable, PolicyCompileError, PolicyUnavailable
+from runtime.policy.base import EvalResult
+from runtime.policy.bundle import PolicyBundle, check_bundle, find_opa, load_bundle
+
+ENGINE_NAME = "opa-server"
+ADMIN_TIMEOUT = 10.0
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Linux: the managed OPA gets SIGTERM if the runtime dies without closing it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ManagedOpaProcess:
+    """One `opa run --server` child process on loopback, with its last log lines."""
+
+    def __init__(self, opa: Path, *, startup_timeout: float = 10.0) -> None:
+        self.opa = opa
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_tail: collections.deque[str] = collections.deque(maxlen=40)
+        self._drain: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        last_error = ""
+        for _attempt in range(3):
+            self.port = free_loopback_port()
+            self.process = subprocess.Popen(
+                [
+                    str(self.opa),
+                    "run",
+                    "--server",
+                    "--addr",
+                    f"127.0.0.1:{self.port}",
+                    "--log-level",
+                    "error",
+                    "--set",
+                    "decision_logs.console=true",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            )
+            assert self.process.stderr is not None
+            self._drain = threading.Thread(
+                target=self._drain_log, args=(self.process.stderr,), daemon=True
+            )
+            self._drain.start()
+            if self._wait_healthy():
+                return
+            last_error = self.describe_failure()
+            self.stop()
+        raise OpaUnavailable(f"OPA server did not start: {last_error}")
+
+    def _drain_log(self, stream: IO[bytes]) -> None:
+        for line in stream:
+            self.log_tail.append(line.decode(errors="replace").rstrip())
+
+    def _wait_healthy(self) -> bool:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if not self.alive:
+                return False
+            try:
+                response = requests.get(f"{self.url}/health", timeout=0.5)
+                if response.status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.02)
+        return False
+
+    def describe_failure(self) -> str:
+        code = self.process.poll() if self.process is not None else None
+        status = f"exited with code {code}" if code is not None else "no healthy answer"
+        errors = [line for line in self.log_tail if '"Decision Log"' not in line]
+        return f"{status} on {self.url}" + (f": {errors[-1]}" if errors else "")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+class OpaServerEngine:
+    """PolicyEngine over an OPA server; see the module docstring for the two modes."""
+
+    def __init__(
+        self,
+        policy_dir: str | os.PathLike[str] | None = None,
+        *,
+        url: str | None = None,
+        timeout: float = 1.0,
+        opa_binary: Path | None = None,
+        check_policies: bool = True,
+    ) -> None:
+        if url is None and policy_dir is None:
+            raise OpaUnavailable("OPA server engine needs a policy dir (managed) or a url.")
+        self.timeout = timeout
+        self._lock = threading.RLock()
+        self._bundle: PolicyBundle | None = load_bundle(policy_dir) if policy_dir else None
+        self._opa_binary = opa_binary
+        self._check_policies = check_policies
+        self._managed: ManagedOpaProcess | None = None
+        self._closed = False
+        if url is None:
+            self._opa_binary = opa_binary or find_opa()
+            if self._bundle is not None and check_policies:
+                check_bundle(self._bundle, opa=self._opa_binary)
+            self._managed = ManagedOpaProcess(self._opa_binary)
+            self._managed.start()
+            url = self._managed.url
+        self.url = url.rstrip("/")
+        self._client = self._make_client(self.url, self.timeout)
+        self._admin = self._make_client(self.url, ADMIN_TIMEOUT)
+        if self._bundle is not None:
+            try:
+                self._push(self._bundle, previous=None)
+            except BaseException:
+                self.close()
+                raise
+
+    # ------------------------------------------------------------------ PolicyEngine
+
+    @property
+    def name(self) -> str:
+        return ENGINE_NAME
+
+    @property
+    def policy_version(self) -> str:
+        return self._bundle.version if self._bundle is not None else ""
+
+    @property
+    def bundle(self) -> PolicyBundle | None:
+        return self._bundle
+
+    def evaluate(self, entrypoint: str, input_doc: dict[str, Any]) -> EvalResult:
+        if self._closed:
+            raise PolicyUnavailable(
+                f"policy engine unreachable: OPA engine for {self.url} is closed"
+            )
+        try:
+            body = self._query(entrypoint, input_doc)
+        except requests.ConnectionError as exc:
+            if not self._restart_if_dead():
+                raise PolicyUnavailable(
+                    f"policy engine unreachable: OPA at {self.url}: {type(exc).__name__}"
+                ) from exc
+            try:
+                body = self._query(entrypoint, input_doc)
+            except requests.RequestException as retry_exc:
+                raise PolicyUnavailable(
+                    f"policy engine unreachable after restart: OPA at {self.url}: {retry_exc}"
+                ) from retry_exc
+        except requests.Timeout as exc:
+            raise PolicyUnavailable(
+                f"policy engine timed out after {self.timeout}s: OPA at {self.url}"
+            ) from exc
+        except requests.RequestException as exc:
+            raise PolicyUnavailable(f"policy engine error: OPA at {self.url}: {exc}") from exc
+        decision_id = body.get("decision_id")
+        return EvalResult(
+            result=body.get("result"),
+            decision_id=decision_id if isinstance(decision_id, str) else None,
+            policy_version=self.policy_version,
+            engine=ENGINE_NAME,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for client in (self._client, self._admin):
+                with contextlib.suppress(Exception):
+                    client.close_connection()
+            if self._managed is not None:
+                self._managed.stop()
+
+    # ------------------------------------------------------------------ operations
+
+    def healthy(self) -> bool:
+        return bool(self._client.check_health())
+
+    @property
+    def managed_pid(self) -> int | None:
+        """The pid of the managed OPA process (None in remote mode)."""
+        if self._managed is None or self._managed.process is None:
+            return None
+        return self._managed.process.pid
+
+    def reload(self, policy_dir: str | os.PathLike[str] | None = None) -> str:
+        """Push a new bundle; a broken one is refused and the old one stays. Returns the version."""
+        with self._lock:
+            source = policy_dir or (self._bundle.root if self._bundle else None)
+            if source is None:
+                raise PolicyCompileError("No policy directory to reload from.")
+            bundle = load_bundle(source)
+            if self._check_policies and self._opa_binary is not None:
+                check_bundle(bundle, opa=self._opa_binary)
+            self._push(bundle, previous=self._bundle)
+            self._bundle = bundle
+            return bundle.version
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _make_client(url: str, timeout: float) -> OpaClient:
+        parts = urlsplit(url)
+        return OpaClient(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (443 if parts.scheme == "https" else 80),
+            ssl=parts.scheme == "https",
+            retries=0,
+            timeout=timeout,
+        )
+
+    def _query(self, entrypoint: str, input_doc: dict[str, Any]) -> dict[str, Any]:
+        body = self._client.query_rule(input_data=input_doc, package_path=entrypoint)
+        if not isinstance(body, dict):
+            raise PolicyUnavailable(f"policy engine answered with a non-object: {body!r:.200}")
+        return body
+
+    def _restart_if_dead(self) -> bool:
+        """Managed mode: bring a dead server back with the current bundle."""
+        with self._lock:
+            if self._managed is None or self._closed:
+                return False
+            if self._managed.alive and self.healthy():
+                return True
+            self._managed.stop()
+            try:
+                self._managed.start()
+            except OpaUnavailable:
+                return False
+            for client in (self._client, self._admin):
+                with contextlib.suppress(Exception):
+                    client.close_connection()
+            self.url = self._managed.url
+            self._client = self._make_client(self.url, self.timeout)
+            self._admin = self._make_client(self.url, ADMIN_TIMEOUT)
+            if self._bundle is not None:
+                self._push(self._bundle, previous=None)
+            return True
+
+    def _push(self, bundle: PolicyBundle, previous: PolicyBundle | None) -> None:
+        """Upload modules then data; on a refused module, restore `previous`."""
+        try:
+            for module_id, source in sorted(bundle.modules.items()):
+                self._put_policy(module_id, source)
+            if previous is not None:
+                for module_id in sorted(set(previous.modules) - set(bundle.modules)):
+                    self._admin.delete_policy(module_id)
+            self._put_data(bundle.data)
+        except PolicyCompileError:
+            if previous is not None:
+                self._restore(previous, bundle)
+            raise
+        except requests.RequestException as exc:
+            raise OpaUnavailable(f"Could not push policies to OPA at {self.url}: {exc}") from exc
+
+    def _put_policy(self, module_id: str, source: str) -> None:
+        try:
+            self._admin.update_policy_from_string(source, module_id, rego_compat=False)
+        except RegoParseError as exc:
+            raise PolicyCompileError(f"OPA refused {module_id}: {exc}") from exc
+
+    def _put_data(self, data: Any) -> None:
+        """Replace the whole base document, so keys dropped from data.json disappear."""
+        # opa_client's update_or_create_data cannot address the data root.
+        response = requests.put(f"{self.url}/v1/data", json=dict(data), timeout=ADMIN_TIMEOUT)
+        if response.status_code != 204:
+            raise PolicyCompileError(
+                f"OPA refused the data document: {opa_error_message(response)}"
+            )
+
+    def _restore(self, previous: PolicyBundle, failed: PolicyBundle) -> None:
+        with contextlib.suppress(Exception):
+            for module_id in sorted(set(failed.modules) - set(previous.modules)):
+                self._admin.delete_policy(module_id)
+            for module_id, source in sorted(previous.modules.items()):
+                self._put_policy(module_id, source)
+
+
+def opa_error_message(response: requests.Response) -> str:
+    """OPA's error body as one line: code, message and the first detailed error."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    message = f"{body.get('code', response.status_code)}: {body.get('message', '')}"
+    errors = body.get("errors") or []
+    if errors and isinstance(errors[0], dict):
+        first = errors[0]
+        location = first.get("location") or {}
+        message += (
+            f" ({location.get('file', '')}:{location.get('row', '')}: {first.get('message', '')})"
+        )
+    return message

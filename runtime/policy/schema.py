@@ -1,0 +1,82 @@
+"""The documents policies read and write, as pydantic models and generated JSON Schemas.
+
+Inputs (`PolicyInput`, `MemoryAccessInput`) are defined in `runtime.models`; the documents a
+policy must produce are defined here. The authorizer validates every decision against these
+models and fails closed when one does not fit. `write_schemas()` renders all of them to
+`schemas/*.json`; a test keeps the committed files equal to the generated ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from runtime.models import MemoryAccessInput, PolicyInput
+
+SCHEMA_ID_BASE = "https://agent-runtime.dev/schemas/"
+
+
+class DecisionDocument(BaseModel):
+    """What `data.runtime.authz.decision` and `data.runtime.memory.decision` must evaluate to.
+
+    `require_approval: true` pauses the call for a human; `reasons` are plain sentences shown
+    to the model and the user; `obligations` constrain an allowed call (e.g. `timeout_s`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="Decision")
+
+    allow: StrictBool
+    require_approval: StrictBool = False
+    reasons: list[StrictStr] = Field(default_factory=list)
+    obligations: dict[str, Any] = Field(default_factory=dict)
+
+
+class SafetyVerdictDocument(BaseModel):
+    """What `data.runtime.safety.verdict` must evaluate to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="SafetyVerdict")
+
+    verdict: Literal["pass", "redact", "block", "escalate"]
+    reasons: list[StrictStr] = Field(default_factory=list)
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "policy_input": PolicyInput,
+    "memory_access_input": MemoryAccessInput,
+    "decision": DecisionDocument,
+    "safety_verdict": SafetyVerdictDocument,
+}
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of one document, with a stable `$id`."""
+    schema = SCHEMA_MODELS[name].model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_ID_BASE}{name}.json",
+        **schema,
+    }
+
+
+def render_schema(name: str) -> str:
+    return json.dumps(json_schema(name), indent=2, sort_keys=True) + "\n"
+
+
+def write_schemas(directory: str | Path) -> list[Path]:
+    """Write every schema to `<directory>/<name>.json`; returns the paths written."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in SCHEMA_MODELS:
+        path = target / f"{name}.json"
+        path.write_text(render_schema(name))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_schemas(Path(__file__).resolve().parents[2] / "schemas"):
+        print(written_path)
