@@ -1,8 +1,8 @@
 """Builds a team's LangGraph graph and inserts the pipeline nodes around every tool call.
 
-    agent:<name>  --tool call-->  authorize --allow--> execute -> check --pass/redact--> commit
+    agent_<name>  --tool call-->  authorize --allow--> execute -> check --pass/redact--> commit
          ^   |                        |                              |                    |
-         |   +--handoff--> agent:<other>         deny: reasons back  block: discarded     |
+         |   +--handoff--> agent_<other>         deny: reasons back  block: discarded     |
          +--------------------------------------------------------------------------------+
     an answer goes to `finish` (checked like any output) -> END
 
@@ -46,7 +46,7 @@ class RunState(TypedDict, total=False):
 
 
 def _agent_node(name: str) -> str:
-    return f"agent:{name}"
+    return f"agent_{name}"
 
 
 class GraphBuilder:

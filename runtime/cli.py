@@ -1,0 +1,364 @@
+"""The `runtime` command: parses, calls into the modules, prints. No logic lives here.
+
+Exit codes: 0 completed, 1 failed, 2 bad input, 3 blocked, 4 awaiting approval,
+5 a part of the machine is missing (Docker, OPA, the sandbox image).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from runtime.errors import AgentRuntimeError
+from runtime.settings import Settings, load_settings
+
+EXIT_BY_STATUS = {"completed": 0, "failed": 1, "blocked": 3, "awaiting_approval": 4}
+
+app = typer.Typer(
+    name="runtime",
+    help="Run multi-agent tasks with every tool call authorized, sandboxed, checked and audited.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+policy_app = typer.Typer(help="Policies in rego/: test, check.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Sandbox image and containers.", no_args_is_help=True)
+runs_app = typer.Typer(help="Past runs and their timelines.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(runs_app, name="runs")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+ProjectOpt = Annotated[
+    Path | None, typer.Option("--project", help="Project folder (agents/, rego/, runtime.toml).")
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+
+
+def _settings(project: Path | None, **overrides: Any) -> Settings:
+    return load_settings(project_dir=project.resolve() if project else None, **overrides)
+
+
+def _guard(debug: bool, action: Callable[[], T]) -> T:
+    """Run a command body; a known error becomes one line on stderr and its exit code."""
+    try:
+        return action()
+    except AgentRuntimeError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
+# ---------------------------------------------------------------------------- exec
+
+
+@app.command("exec")
+def exec_command(
+    task: Annotated[str, typer.Argument(help="What the team should do.")],
+    team: Annotated[str, typer.Option("--team", "-t", help="Team name from agents/.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    input_dir: Annotated[
+        Path | None, typer.Option("--input", help="Folder copied into /workspace (untrusted).")
+    ] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output", help="Where committed files go.")
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Policy engine: opa or embedded.")
+    ] = None,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run TASK with a team; every tool call is authorized, sandboxed, checked and audited."""
+    from runtime.core import Runtime
+
+    def body() -> int:
+        settings = _settings(project, policy_engine=engine)
+        with Runtime(settings) as rt:
+            if not as_json:
+                err.print(f"[dim]team {team}: starting (policy engine {settings.policy_engine})[/dim]")
+            result = rt.exec(task, team, input_dir=input_dir, output_dir=output_dir)
+        if as_json:
+            print(result.model_dump_json(indent=2))
+        else:
+            _print_run(result)
+        return EXIT_BY_STATUS[result.status]
+
+    raise typer.Exit(_guard(debug, body))
+
+
+def _print_run(result: Any) -> None:
+    table = Table(title=f"run {result.run_id}", show_lines=False)
+    for column in ("#", "agent", "tool", "decision", "verdict", "sandbox", "ms"):
+        table.add_column(column)
+    for step in result.steps:
+        table.add_row(
+            str(step.step),
+            step.agent,
+            step.tool,
+            step.decision,
+            step.verdict or "-",
+            (step.sandbox_id or "-")[:12],
+            f"{step.duration_ms:.1f}",
+        )
+    out.print(table)
+    if result.status == "completed":
+        out.print(result.output, markup=False)
+        out.print(f"[green]completed[/green]; committed files in {result.output_dir}")
+    else:
+        err.print(f"{result.status}: {result.reason}", markup=False, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- doctor
+
+
+@app.command("doctor")
+def doctor_command(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
+    """List each part the runtime needs as present or missing, with the fix."""
+    from runtime.doctor import run_checks
+
+    def body() -> int:
+        checks = run_checks(_settings(project))
+        missing = 0
+        for check in checks:
+            mark = "[green]present[/green]" if check.ok else "[red]missing[/red]"
+            out.print(f"{mark}  {check.name}: {check.detail}", highlight=False)
+            if not check.ok:
+                missing += 1
+                out.print(f"         fix: {check.fix}", markup=False, highlight=False)
+        return 5 if missing else 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+# ---------------------------------------------------------------------------- policy
+
+
+@policy_app.command("test")
+def policy_test(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
+    """Run `opa test` on the policy folder; exits with its status."""
+    from runtime.policy.bundle import opa_test
+
+    def body() -> int:
+        settings = _settings(project)
+        result = opa_test(settings.resolved_policy_dir)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        return result.returncode
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@policy_app.command("check")
+def policy_check(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
+    """Compile the policies strictly (`opa check --strict`)."""
+    from runtime.policy.bundle import check_bundle, load_bundle
+
+    def body() -> int:
+        settings = _settings(project)
+        bundle = load_bundle(settings.resolved_policy_dir)
+        check_bundle(bundle)
+        out.print(f"policies compile; bundle {bundle.version}", highlight=False)
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+# ---------------------------------------------------------------------------- sandbox
+
+
+@sandbox_app.command("build")
+def sandbox_build(
+    dockerfile: Annotated[
+        bool, typer.Option("--dockerfile", help="Build from sandbox/Dockerfile (needs a registry).")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Build the sandbox image (offline debootstrap by default); skipped when present."""
+    from runtime.sandbox.operator import build_image_cli
+
+    raise typer.Exit(_guard(debug, lambda: build_image_cli(dockerfile=dockerfile, say=err.print)))
+
+
+@sandbox_app.command("ls")
+def sandbox_ls(debug: DebugOpt = False) -> None:
+    """List the runtime's sandbox containers."""
+    from runtime.sandbox.operator import list_sandboxes
+
+    def body() -> int:
+        rows = list_sandboxes()
+        table = Table()
+        for column in ("id", "run", "status", "owner pid", "image"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[str(row.get(k, "")) for k in ("id", "run", "status", "owner_pid", "image")])
+        out.print(table)
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@sandbox_app.command("prune")
+def sandbox_prune(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also remove boxes of live runtimes.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove sandbox containers left behind by runtimes that are gone."""
+    from runtime.sandbox.operator import prune_sandboxes
+
+    def body() -> int:
+        removed = prune_sandboxes(everything=everything)
+        out.print(f"removed {removed} sandbox container(s)")
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@sandbox_app.command(
+    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def sandbox_run(
+    ctx: typer.Context,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before the work is killed.")] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run `-- CMD ...` in a throwaway sandbox with the default settings."""
+    from runtime.sandbox.operator import run_once
+
+    def body() -> int:
+        argv = list(ctx.args)
+        if not argv:
+            from runtime.errors import UserError
+
+            raise UserError("give a command after --, e.g. runtime sandbox run -- id -u")
+        result = run_once(argv, timeout_s=timeout)
+        if as_json:
+            doc = result.model_dump(mode="json")
+            doc["truncated"] = result.truncated
+            print(json.dumps(doc, indent=2))
+        else:
+            sys.stdout.write(result.stdout)
+            sys.stderr.write(result.stderr)
+        return result.exit_code if 0 <= result.exit_code < 256 else 1
+
+    raise typer.Exit(_guard(debug, body))
+
+
+# ---------------------------------------------------------------------------- runs, audit
+
+
+@runs_app.command("list")
+def runs_list(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
+    """List runs recorded in the audit log."""
+    from runtime.audit.store import AuditLog
+
+    def body() -> int:
+        log = AuditLog(_settings(project).resolved_state_dir / "audit.db")
+        try:
+            for run_id in log.run_ids():
+                events = log.events(run_id)
+                start = events[0].payload if events else {}
+                end = next((e.payload for e in events if e.kind == "run.end"), {})
+                out.print(
+                    f"{run_id}  {start.get('team', '?'):<10} {end.get('status', 'running'):<18} "
+                    f"{str(start.get('task', ''))[:60]}",
+                    markup=False,
+                    highlight=False,
+                )
+        finally:
+            log.close()
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The timeline of one run: every proposal, decision, execution, verdict and commit."""
+    from runtime.audit.store import AuditLog
+    from runtime.errors import RunNotFound
+
+    def body() -> int:
+        log = AuditLog(_settings(project).resolved_state_dir / "audit.db")
+        try:
+            events = log.events(run_id)
+        finally:
+            log.close()
+        if not events:
+            raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
+        if as_json:
+            print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+            return 0
+        for event in events:
+            where = f"{event.agent or '':<8} #{event.step}" if event.step else f"{event.agent or '':<8}   "
+            summary = {k: v for k, v in event.payload.items() if k not in ("args", "provenance")}
+            out.print(
+                f"{event.seq:>5} {event.ts[11:23]} {event.kind:<16} {where} {json.dumps(summary)[:140]}",
+                markup=False,
+                highlight=False,
+            )
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@audit_app.command("verify")
+def audit_verify(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
+    """Recompute the hash chain; exit 1 and name the first bad event if it was tampered with."""
+    from runtime.audit.store import AuditLog
+
+    def body() -> int:
+        log = AuditLog(_settings(project).resolved_state_dir / "audit.db")
+        try:
+            report = log.verify()
+        finally:
+            log.close()
+        if report.ok:
+            out.print(f"audit log intact: {report.events} events")
+            return 0
+        err.print(f"audit log tampered: {report.problem}", markup=False)
+        return 1
+
+    raise typer.Exit(_guard(debug, body))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

