@@ -26,6 +26,20 @@ verdict := {"verdict": "block", "reasons": sort(block)} if {
 	count(redact) > 0
 } else := {"verdict": "pass", "reasons": []}
 
+# A finding's category comes from its detector (the runtime's detectors are named
+# secrets, pii, injection) or from its type, so policies work with other detectors too.
+secret(f) if f.type in cfg.secret_types
+
+secret(f) if object.get(f, "detector", "") in cfg.secret_detectors
+
+pii(f) if f.type in cfg.pii_types
+
+pii(f) if object.get(f, "detector", "") in cfg.pii_detectors
+
+injection(f) if f.type == "injection"
+
+injection(f) if object.get(f, "detector", "") in cfg.injection_detectors
+
 block contains sprintf("a %s was found in %s", [f.type, location(f)]) if {
 	some f in findings
 	f.type in cfg.block_types
@@ -33,18 +47,26 @@ block contains sprintf("a %s was found in %s", [f.type, location(f)]) if {
 
 block contains sprintf("a critical %s was found in %s", [f.type, location(f)]) if {
 	some f in findings
-	f.type in cfg.secret_types
 	f.severity == "critical"
+	not f.type in cfg.block_types
 }
 
 redact contains sprintf("a %s was found in %s and will be redacted", [f.type, location(f)]) if {
 	some f in findings
-	f.type in cfg.secret_types
+	secret(f)
 }
 
 redact contains sprintf("personal data (%s) was found in %s and will be redacted", [f.type, location(f)]) if {
 	some f in findings
-	f.type in cfg.pii_types
+	pii(f)
+	not secret(f)
+}
+
+redact contains sprintf("a %s finding in %s will be redacted", [f.type, location(f)]) if {
+	some f in findings
+	not secret(f)
+	not pii(f)
+	not injection(f)
 }
 
 side_effect if input.action.kind in cfg.side_effect_kinds
@@ -53,7 +75,7 @@ untrusted if input.action.trust == "untrusted"
 
 injection_reasons contains sprintf("injected instructions in untrusted content (%s) would reach a %s action", [location(f), input.action.kind]) if {
 	some f in findings
-	f.type == "injection"
+	injection(f)
 	untrusted
 	side_effect
 }

@@ -42,8 +42,11 @@ test_pii_redacts if {
 	} with input as check([finding("email", "medium")], "message", "trusted")
 }
 
-test_unknown_finding_type_passes if {
-	safety.verdict.verdict == "pass" with input as check([finding("weather", "low")], "changeset", "trusted")
+test_unknown_finding_type_redacts if {
+	safety.verdict == {
+		"verdict": "redact",
+		"reasons": ["a weather finding in out/a.md will be redacted"],
+	} with input as check([finding("weather", "low")], "changeset", "trusted")
 }
 
 test_injection_in_untrusted_side_effect_blocks if {
@@ -72,4 +75,19 @@ test_block_wins_over_redact if {
 
 test_finding_without_location_names_the_action if {
 	safety.verdict.reasons == ["personal data (phone) was found in the action and will be redacted"] with input as check([{"type": "phone", "severity": "low"}], "message", "trusted")
+}
+
+test_finding_classified_by_detector_redacts if {
+	safety.verdict == {
+		"verdict": "redact",
+		"reasons": ["a github_token was found in out/a.md and will be redacted"],
+	} with input as check([{"type": "github_token", "detector": "secrets", "severity": "high", "location": "out/a.md"}], "changeset", "trusted")
+}
+
+test_injection_detector_kind_blocks_untrusted_side_effect if {
+	safety.verdict.verdict == "block" with input as check([{"type": "instruction_override", "detector": "injection", "severity": "high", "location": "x"}], "message", "untrusted")
+}
+
+test_critical_finding_of_any_kind_blocks if {
+	safety.verdict.reasons == ["a critical payment_card was found in out/a.md"] with input as check([finding("payment_card", "critical")], "changeset", "trusted")
 }

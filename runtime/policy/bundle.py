@@ -40,10 +40,15 @@ class PolicyBundle:
 
 @dataclass(frozen=True)
 class OpaCommandResult:
-    """Exit status and combined output of one `opa` invocation."""
+    """Exit status and output of one `opa` invocation."""
 
     returncode: int
-    output: str
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def output(self) -> str:
+        return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
 
     @property
     def ok(self) -> bool:
@@ -167,7 +172,7 @@ def run_opa(
         raise OpaUnavailable(f"OPA at {binary} could not run: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
         raise OpaUnavailable(f"opa {' '.join(args)} did not finish within {timeout}s") from exc
-    return OpaCommandResult(completed.returncode, (completed.stdout + completed.stderr).strip())
+    return OpaCommandResult(completed.returncode, completed.stdout, completed.stderr)
 
 
 def first_line(text: str) -> str:
