@@ -71,9 +71,7 @@ class ChromaMemory:
                 path=str(self.path),
                 settings=Settings(anonymized_telemetry=False, allow_reset=False),
             )
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"Cannot open the memory store at {self.path}: {exc}") from exc
-        except Exception as exc:  # chromadb raises its own (Rust-side) error types
+        except Exception as exc:  # OSError, or chromadb's own (Rust-side) error types
             raise ConfigError(f"Cannot open the memory store at {self.path}: {exc}") from exc
 
     # ----------------------------------------------------------------- collections
