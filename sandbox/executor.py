@@ -448,7 +448,7 @@ def handle(line: bytes) -> dict[str, Any]:
     }
     try:
         try:
-            request = json.loads(line)
+            request = json.loads(line.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(f"request is not valid JSON: {exc}") from exc
         if not isinstance(request, dict):
