@@ -60,14 +60,15 @@ _PHRASES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "instruction_override",
         re.compile(
-            rf"\b(?:new|updated|real|actual|revised){_W}(?:system{_W})?instructions?{_W}?:",
+            rf"\b(?:new|updated|real|actual|revised){_W}(?:system{_W})?instructions?(?:{_W})?:",
             re.IGNORECASE,
         ),
     ),
     (
         "role_hijack",
         re.compile(
-            rf"\byou{_W}are{_W}now{_W}(?:(?:a|an|the|in|my){_W})?(?:[\w-]+{_W}){{0,3}}?"
+            rf"\byou{_W}are{_W}now{_W}(?:(?:a|an|the|in|my){_W})?"
+            rf"(?:(?!(?:as|logged|signed|connected|running|using|on|at|to)\b)[\w-]+{_W}){{0,3}}?"
             r"(?:AI|assistant|model|agent|bot|chatbot|DAN|jailbroken|unrestricted|unfiltered|"
             r"uncensored|developer[^\S\n]+mode|god[^\S\n]+mode|evil|hacker|admin(?:istrator)?|root)\b"
             rf"|\byou{_W}are{_W}no{_W}longer{_W}(?:bound|restricted|limited|required|an{_W}AI|"
@@ -95,7 +96,7 @@ _PHRASES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:send|e-?mail|forward|post|upload|transmit|exfiltrate|leak|mail)\b"
             r"[^\n]{0,100}?\bto\b[^\S\n]*:?[^\S\n]*"
-            r"(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://)",
+            r"(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://(?!localhost\b|127\.|0\.0\.0\.0|\[::1\]))",
             re.IGNORECASE,
         ),
     ),

@@ -152,7 +152,16 @@ def _emails(text: str) -> Iterator[tuple[int, int]]:
         suffix = match.group(0).rsplit(".", 1)[-1].lower()
         if suffix in _FILE_SUFFIXES or text.startswith(":", match.end()):
             continue
+        if "://" in _token_before(text, match.start()):
+            continue  # the user part of a URL (ssh://git@host, https://token@host)
         yield match.span()
+
+
+def _token_before(text: str, index: int) -> str:
+    start = index
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    return text[start:index]
 
 
 def _phones(text: str) -> Iterator[tuple[int, int]]:

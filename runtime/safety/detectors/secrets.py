@@ -80,8 +80,8 @@ SEVERITY_BY_TYPE: dict[str, Severity] = {
 }
 _DEFAULT_SEVERITY: Severity = "high"
 
-# When two hits overlap, the more specific one names the span; generic ones are dropped.
-_GENERIC_TYPES = frozenset({"high_entropy_string", "secret_assignment", "password"})
+# When one hit lies inside another, the more specific one names the span (lower rank wins).
+_GENERIC_RANK = {"password": 1, "secret_assignment": 2, "high_entropy_string": 3}
 
 _AWS_KEY_ID = re.compile(r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}")
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
@@ -91,6 +91,7 @@ _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-.+/=]*")
 _UNQUOTED_CANDIDATE = re.compile(
     rf"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/]{{{UNQUOTED_MIN_LENGTH},}}={{0,2}}(?![A-Za-z0-9+/=_\-])"
 )
+_ATTRIBUTE_CHAIN = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+")
 _PASSWORD_KEYWORD = re.compile(r"pass(?:word|wd|phrase)?|pwd", re.IGNORECASE)
 _PLACEHOLDER_VALUES = frozenset(
     {
@@ -249,9 +250,15 @@ class SecretsDetector:
         values = self._keyword.analyze_string(line, CONFIG_DENYLIST_REGEX_TO_GROUP)
         for value in set(values):
             bare = value.strip("'\"")
+            if bare == value and value.split():
+                # Unquoted, the library's pattern runs to the end of the line: the value is
+                # the first word (`--password=X rest of command`).
+                bare = value.split()[0]
             if len(bare) < 4 or bare.lower() in _PLACEHOLDER_VALUES:
                 continue
-            if _is_false_positive(bare, line, self._keyword) or bare.endswith(("(", ")")):
+            if _is_false_positive(bare, line, self._keyword):
+                continue
+            if not value.startswith(("'", '"')) and not _plausible_unquoted_value(bare):
                 continue
             for index in _occurrences(line, bare):
                 before = line[max(0, index - 40) : index]
@@ -291,6 +298,14 @@ def _prefix_group_ends(plugin: BasePlugin, line: str) -> dict[int, int]:
     return ends
 
 
+def _plausible_unquoted_value(value: str) -> bool:
+    """An unquoted assignment value that could be a literal secret: one token, not a call,
+    a type annotation or an attribute chain such as `settings.api_key`."""
+    if any(char in value for char in " \t()[]{},;<>") or value.endswith(":"):
+        return False
+    return not _ATTRIBUTE_CHAIN.fullmatch(value)
+
+
 def _mixed_classes(value: str) -> bool:
     return (
         any(c.isupper() for c in value)
@@ -319,18 +334,25 @@ def _private_key_span(text: str, hit_start: int) -> tuple[int, int]:
     return start, end
 
 
+def _rank(hit: _Hit) -> int:
+    return _GENERIC_RANK.get(hit.type, 0)
+
+
 def _most_specific(hits: set[_Hit]) -> list[_Hit]:
-    """Drop generic hits (entropy, keyword) that lie inside a more specific hit."""
-    kept: list[_Hit] = []
-    for hit in hits:
-        shadowed = any(
+    """Drop hits lying inside another hit that names them better: a specific type beats a
+    keyword assignment, which beats raw entropy; at equal rank the wider span wins."""
+    kept = [
+        hit
+        for hit in hits
+        if not any(
             other != hit
             and other.start <= hit.start
             and hit.end <= other.end
-            and (hit.type in _GENERIC_TYPES or (other.end - other.start) > (hit.end - hit.start))
-            and not (other.type in _GENERIC_TYPES and hit.type not in _GENERIC_TYPES)
+            and (
+                _rank(other) < _rank(hit)
+                or (_rank(other) == _rank(hit) and other.end - other.start > hit.end - hit.start)
+            )
             for other in hits
         )
-        if not shadowed:
-            kept.append(hit)
+    ]
     return sorted(kept, key=lambda h: (h.start, h.end, h.type))
