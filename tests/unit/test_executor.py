@@ -56,7 +56,7 @@ class Executor:
         self.count += 1
         answer = self.raw(json.dumps({"id": str(self.count), "op": op, **fields}).encode())
         assert answer["id"] == str(self.count)
-        assert RESPONSE_KEYS <= answer.keys()
+        assert answer.keys() >= RESPONSE_KEYS
         return answer
 
     def close(self) -> None:
@@ -110,9 +110,7 @@ def test_output_is_capped_with_a_truncation_flag(executor: Executor) -> None:
     assert (answer["stdout_truncated"], answer["stderr_truncated"]) == (True, False)
 
 
-def test_background_child_does_not_outlive_the_call(
-    executor: Executor, tmp_path: Path
-) -> None:
+def test_background_child_does_not_outlive_the_call(executor: Executor, tmp_path: Path) -> None:
     marker = tmp_path / "alive"
     code = (
         "import os, subprocess\n"
@@ -184,11 +182,23 @@ def test_snapshot_lists_kinds_hashes_and_links(executor: Executor, tmp_path: Pat
         (b"not json", "request is not valid JSON: Expecting value: line 1 column 1 (char 0)"),
         (b"[1, 2]", "request must be a JSON object"),
         (b'{"id": "x", "op": "launch"}', "unknown op 'launch'"),
-        (b'{"id": "x", "op": "run", "argv": "ls"}', "run needs 'argv' as a non-empty list of strings"),
+        (
+            b'{"id": "x", "op": "run", "argv": "ls"}',
+            "run needs 'argv' as a non-empty list of strings",
+        ),
         (b'{"id": "x", "op": "run_python"}', "run_python needs 'code' as a string"),
-        (b'{"id": "x", "op": "run", "argv": ["true"], "timeout_s": -1}', "timeout_s must be a positive number"),
-        (b'{"id": "x", "op": "write", "path": "a", "data_b64": "!!"}', "data_b64 is not valid base64"),
-        (b"\xff\xfe", "request is not valid JSON: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+        (
+            b'{"id": "x", "op": "run", "argv": ["true"], "timeout_s": -1}',
+            "timeout_s must be a positive number",
+        ),
+        (
+            b'{"id": "x", "op": "write", "path": "a", "data_b64": "!!"}',
+            "data_b64 is not valid base64",
+        ),
+        (
+            b"\xff\xfe",
+            "request is not valid JSON: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+        ),
     ],
 )
 def test_bad_requests_get_an_error_answer_not_a_crash(
