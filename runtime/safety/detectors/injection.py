@@ -29,8 +29,10 @@ _HOMOGLYPHS = str.maketrans(
     "aeopcyxijsdlABEKMHOPCTXYIJSaeoptuxvABEHIKMNOPTYX",
 )
 
-_W = r"[^\S\n]+"  # whitespace that stays on one line
-_OVERRIDE_VERB = r"(?:ignore|disregard|forget|override|bypass|discard|abandon)"
+_W = r"\s+"  # any whitespace, line breaks included: a phrase split over lines still counts
+_OVERRIDE_VERB = (
+    rf"(?:ignore|disregard|forget|override|bypass|discard|abandon|pay{_W}no{_W}attention{_W}to)"
+)
 _INSTRUCTION_NOUN = (
     r"(?:instructions?|prompts?|directives?|guidelines|guardrails|rules|policies|programming)"
 )
@@ -54,6 +56,14 @@ _PHRASES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             rf"\b{_OVERRIDE_VERB}{_W}(?:(?:all{_W})?(?:of{_W})?(?:your|the{_W}system'?s?)|all)"
             rf"{_W}{_INSTRUCTION_NOUN}\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "instruction_override",
+        re.compile(
+            rf"\b{_OVERRIDE_VERB}{_W}(?:(?:all|any){_W})?(?:(?:the|your|these|those){_W})?"
+            rf"{_INSTRUCTION_NOUN}{_W}(?:above|before|so{_W}far|you{_W}(?:were|have{_W}been){_W}given)\b",
             re.IGNORECASE,
         ),
     ),

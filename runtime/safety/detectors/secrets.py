@@ -76,6 +76,7 @@ SEVERITY_BY_TYPE: dict[str, Severity] = {
     "private_key": "critical",
     "aws_secret_key": "critical",
     "high_entropy_string": "medium",
+    "http_authorization": "high",
     "secret_assignment": "medium",
 }
 _DEFAULT_SEVERITY: Severity = "high"
@@ -92,6 +93,14 @@ _UNQUOTED_CANDIDATE = re.compile(
     rf"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/]{{{UNQUOTED_MIN_LENGTH},}}={{0,2}}(?![A-Za-z0-9+/=_\-])"
 )
 _ATTRIBUTE_CHAIN = re.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+")
+# `Authorization: Basic <base64>` / `Bearer <token>`: the credential is the whole value.
+_AUTHORIZATION_HEADER = re.compile(
+    r"\bAuthorization\s*[:=]\s*[\"']?(?:Basic|Bearer|Token)\s+([A-Za-z0-9._~+/\-]{8,}=*)",
+    re.IGNORECASE,
+)
+# Subresource-integrity digests (`sha512-<base64>`) are public hashes, not secrets.
+_INTEGRITY_PREFIX = re.compile(r"sha(?:256|384|512)-$")
+_SRI_VALUE = re.compile(r"sha(?:256|384|512)-")
 _PASSWORD_KEYWORD = re.compile(r"pass(?:word|wd|phrase)?|pwd", re.IGNORECASE)
 _PLACEHOLDER_VALUES = frozenset(
     {
@@ -229,6 +238,8 @@ class SecretsDetector:
                         plugin_type, text, offset + index, line[index : index + length]
                     )
         yield from self._keyword_hits(offset, line)
+        for match in _AUTHORIZATION_HEADER.finditer(line):
+            yield _Hit("http_authorization", offset + match.start(1), offset + match.end(1))
         yield from self._entropy_hits(offset, line)
 
     def _typed_hit(self, plugin_type: str, text: str, start: int, value: str) -> _Hit:
@@ -273,9 +284,11 @@ class SecretsDetector:
         for value in candidates:
             if self._entropy.calculate_shannon_entropy(value) <= self._entropy_limit:
                 continue
-            if _is_false_positive(value, line, self._entropy):
+            if _is_false_positive(value, line, self._entropy) or _SRI_VALUE.match(value):
                 continue
             for index in _occurrences(line, value):
+                if _INTEGRITY_PREFIX.search(line, max(0, index - 7), index):
+                    continue
                 yield _Hit("high_entropy_string", offset + index, offset + index + len(value))
 
 
