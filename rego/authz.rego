@@ -152,15 +152,16 @@ untrusted_args contains name if {
 	label == "untrusted"
 }
 
-untrusted_names := concat(", ", sort(untrusted_args))
+# Built with concat, not sprintf: regopy 1.5.2 quotes a concat() result passed to sprintf's %s.
+untrusted_phrase := concat("", ["a ", input.action.effect, " call with untrusted arguments (", concat(", ", sort(untrusted_args)), ")"])
 
-approval contains sprintf("a %s call with untrusted arguments (%s) needs human approval", [input.action.effect, untrusted_names]) if {
+approval contains concat(" ", [untrusted_phrase, "needs human approval"]) if {
 	side_effect
 	count(untrusted_args) > 0
 	cfg.provenance.untrusted_side_effect == "require_approval"
 }
 
-deny contains sprintf("a %s call with untrusted arguments (%s) is not allowed", [input.action.effect, untrusted_names]) if {
+deny contains concat(" ", [untrusted_phrase, "is not allowed"]) if {
 	side_effect
 	count(untrusted_args) > 0
 	cfg.provenance.untrusted_side_effect == "deny"
