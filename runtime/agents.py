@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from runtime.errors import ConfigError
 from runtime.models import Frozen
@@ -102,7 +102,12 @@ def _import_file(path: Path) -> object:
     try:
         spec.loader.exec_module(module)
     except ConfigError:
+        del sys.modules[module_name]
         raise
+    except ValidationError as exc:
+        del sys.modules[module_name]
+        detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}: {detail}") from exc
     except Exception as exc:
         del sys.modules[module_name]
         raise ConfigError(f"{path} failed to import: {type(exc).__name__}: {exc}") from exc

@@ -58,7 +58,9 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
     except AgentRuntimeError as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        # One line: details (e.g. OPA's full compiler output) are for --debug.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        err.print(f"error: {first}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -100,10 +102,15 @@ def exec_command(
 
     def body() -> int:
         settings = _settings(project, policy_engine=engine)
+        live = not as_json and err.is_terminal
         with Runtime(settings) as rt:
-            if not as_json:
-                err.print(f"[dim]team {team}: starting (policy engine {settings.policy_engine})[/dim]")
-            result = rt.exec(task, team, input_dir=input_dir, output_dir=output_dir)
+            result = rt.exec(
+                task,
+                team,
+                input_dir=input_dir,
+                output_dir=output_dir,
+                on_step=_print_progress if live else None,
+            )
         if as_json:
             print(result.model_dump_json(indent=2))
         else:
@@ -111,6 +118,15 @@ def exec_command(
         return EXIT_BY_STATUS[result.status]
 
     raise typer.Exit(_guard(debug, body))
+
+
+def _print_progress(step: Any) -> None:
+    """Live progress on an interactive terminal; pipes get only the final result."""
+    err.print(
+        f"[dim]#{step.step} {step.agent} {step.tool}: {step.decision}"
+        f"{' / ' + step.verdict if step.verdict else ''} ({step.duration_ms:.0f} ms)[/dim]",
+        highlight=False,
+    )
 
 
 def _print_run(result: Any) -> None:

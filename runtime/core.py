@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ class Runtime:
         *,
         input_dir: Path | None = None,
         output_dir: Path | None = None,
+        on_step: Callable[[StepReport], None] | None = None,
     ) -> RunResult:
         if not task.strip():
             raise ConfigError("the task text is empty")
@@ -129,6 +131,7 @@ class Runtime:
             run,
             max_steps=self.settings.max_steps,
             max_denials=self.settings.max_denials,
+            on_step=on_step,
         ).build()
         try:
             final = graph.invoke(

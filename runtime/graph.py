@@ -15,6 +15,7 @@ from __future__ import annotations
 import operator
 import time
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -61,7 +62,9 @@ class GraphBuilder:
         *,
         max_steps: int,
         max_denials: int,
+        on_step: Callable[[StepReport], None] | None = None,
     ) -> None:
+        self.on_step = on_step
         self.team = team
         self.models = models
         self.pipeline = pipeline
@@ -266,7 +269,7 @@ class GraphBuilder:
         policy_version: str,
     ) -> dict[str, Any]:
         elapsed = (time.perf_counter() - pending["started"]) * 1000
-        return StepReport(
+        report = StepReport(
             step=call.step,
             agent=call.agent,
             tool=call.tool,
@@ -276,7 +279,10 @@ class GraphBuilder:
             sandbox_id=sandbox_id,
             duration_ms=round(elapsed, 3),
             policy_version=policy_version,
-        ).model_dump(mode="json")
+        )
+        if self.on_step is not None:
+            self.on_step(report)
+        return report.model_dump(mode="json")
 
 
 def _route(state: RunState) -> str:

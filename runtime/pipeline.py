@@ -369,9 +369,9 @@ class Pipeline:
                 "verdict": verdict.verdict,
                 "reasons": verdict.reasons,
                 "findings": [{"type": f.type, "value_hash": f.value_hash} for f in verdict.findings],
+                "after_step": step,
             },
             agent=agent,
-            step=step,
         )
         return verdict, text
 
