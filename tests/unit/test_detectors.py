@@ -234,3 +234,27 @@ def test_injection_kinds(text: str, expected_type: str) -> None:
 )
 def test_injection_look_alikes_are_not_reported(text: str) -> None:
     assert InjectionDetector().scan("x", text) == []
+
+
+def test_e164_without_separators_is_a_phone() -> None:
+    text = "mobile: +14155552671"
+    assert spans(PiiDetector().scan("x", text), text) == [("phone", "+14155552671")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ("+1" + "2" * 30 + " ") * 2000,
+        "1 2 3 4 5 6 7 8 9 0 " * 5000,
+        "Ab1+" * 25000,
+        "ignore all all all all all " * 5000,
+        "\u200b" * 50000,
+    ],
+)
+def test_adversarial_inputs_scan_in_linear_time(text: str) -> None:
+    import time
+
+    for detector in (SecretsDetector(), PiiDetector(), InjectionDetector()):
+        start = time.perf_counter()
+        detector.scan("x", text)
+        assert time.perf_counter() - start < 1.0, detector.name

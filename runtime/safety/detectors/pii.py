@@ -52,8 +52,9 @@ _FILE_SUFFIXES = frozenset(
 
 _PHONE = re.compile(
     r"(?<![\w+.\-/:])(?:"
-    # E.164 and international layouts: +CC then 6-14 more digits, optional separators.
-    r"\+[1-9]\d{0,2}(?:[ .\-]?\(?\d{1,4}\)?){2,6}"
+    # E.164 and international layouts: + then digit groups; possessive so a long digit
+    # run cannot backtrack (the 8-15 digit count is checked after the match).
+    r"\+[1-9]\d*+(?:[ .\-]?\(?\d++\)?){0,6}+"
     # North American: (415) 555-2671, 415-555-2671, 415.555.2671
     r"|\(\d{3}\)[ ]?\d{3}[ .\-]\d{4}"
     r"|\d{3}[.\-]\d{3}[.\-]\d{4}"
