@@ -133,11 +133,9 @@ class Checker:
         except Exception as exc:
             return _fail_closed(f"a detector failed: {_error_text(exc)}")
         document = rules_input(action, findings)
-        if self._rules is None:
-            verdict, reasons = _validated(default_rules(document))
-            return Verdict(verdict=verdict, findings=findings, reasons=reasons)
+        rules: Rules = self._rules if self._rules is not None else default_rules
         try:
-            verdict, reasons = _validated(self._rules(document))
+            verdict, reasons = _validated(rules(document))
         except Exception as exc:
             return _fail_closed(f"safety rules failed: {_error_text(exc)}", findings)
         return Verdict(verdict=verdict, findings=findings, reasons=reasons)

@@ -200,3 +200,20 @@ def test_redact_action_redacts_each_item_with_its_own_findings() -> None:
     assert texts[2] == "clean"
     assert AWS_KEY_ID not in redacted.model_dump_json()
     assert "bob@example.com" not in redacted.model_dump_json()
+
+
+def test_one_checker_gives_the_same_findings_from_many_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    checker = default_checker()
+    texts = [
+        f"k={AWS_KEY_ID}",
+        "password=hunter22x",
+        INJECTION,
+        "mail bob@example.com",
+        "clean",
+    ] * 20
+    expected = [checker.check(action(t)) for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda t: checker.check(action(t)), texts))
+    assert got == expected
