@@ -78,10 +78,71 @@ def _in_box() -> bool:
     return os.getuid() != 0 and (os.getpid() == 1 or os.getppid() == 1)
 
 
+# Syscalls the box's children never get, on top of Docker's default seccomp profile:
+# Docker allows ptrace for same-uid processes, which would let code attach to the box's
+# init (docker-init runs as the same uid and is dumpable) or read another process's memory.
+_DENIED_SYSCALLS = {
+    0xC000003E: (101, 310, 311),  # x86_64: ptrace, process_vm_readv, process_vm_writev
+    0xC00000B7: (117, 270, 271),  # aarch64: ptrace, process_vm_readv, process_vm_writev
+}
+_X32_BIT = 0x40000000
+
+
+def _seccomp_program() -> Any:
+    """A prebuilt classic-BPF seccomp filter (see _DENIED_SYSCALLS), or None."""
+    try:
+        import ctypes
+        import platform
+
+        arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}[platform.machine()]
+        libc = ctypes.CDLL(None, use_errno=True)
+    except Exception:
+        return None
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = (
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint),
+        )
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter)))
+
+    load, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO|EPERM
+    denied = _DENIED_SYSCALLS[arch]
+    # Layout: [ld arch][jeq arch][ld nr][jge x32?][jeq nr]*n [ret allow][ret deny]
+    n = len(denied)
+    code = [(load, 0, 0, 4)]
+    code.append((jeq, 0, n + 3, arch))  # a foreign ABI (i386 int 0x80 on x86_64) -> deny
+    code.append((load, 0, 0, 0))
+    x32_check = _X32_BIT if arch == 0xC000003E else 0xFFFFFFFF
+    code.append((jge, n + 1, 0, x32_check))  # x32 ABI on x86_64 -> deny
+    for index, number in enumerate(denied):
+        code.append((jeq, n - index, 0, number))
+    code.append((ret, 0, 0, allow))
+    code.append((ret, 0, 0, deny))
+    filters = (SockFilter * len(code))(*[SockFilter(*item) for item in code])
+    program = SockFprog(len(code), filters)
+    return libc, program, filters
+
+
+_SECCOMP = None
+
+
 def _child_setup() -> None:
     # Make the child, not the executor, the OOM killer's first choice.
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as handle:
         handle.write("1000")
+    if _SECCOMP is not None:
+        import ctypes
+
+        libc, program, _ = _SECCOMP
+        pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+        libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0)
+        libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(program), 0, 0)
 
 
 def _proc_ids(sid: int) -> list[int]:
@@ -470,7 +531,9 @@ def handle(line: bytes) -> dict[str, Any]:
 
 
 def main() -> int:
+    global _SECCOMP
     _make_undumpable()
+    _SECCOMP = _seccomp_program()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer
