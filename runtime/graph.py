@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -81,7 +81,9 @@ class GraphBuilder:
         graph.add_node("check", self._check)
         graph.add_node("commit", self._commit)
         graph.add_node("finish", self._finish)
-        targets = {_agent_node(a.name): _agent_node(a.name) for a in self.team.agents}
+        targets: dict[Hashable, str] = {
+            _agent_node(a.name): _agent_node(a.name) for a in self.team.agents
+        }
         targets.update({"authorize": "authorize", "finish": "finish", END: END})
         graph.add_edge(START, _agent_node(self.team.entry))
         for agent in self.team.agents:
@@ -183,7 +185,9 @@ class GraphBuilder:
             sandbox=lambda: self.pipeline.sandbox_for(self.run),
             memory_search=self._memory_search(call.agent),
             input_files=self.run.input_files,
-            call_timeout_s=self.pipeline.call_timeout_s,
+            call_timeout_s=_obligated_timeout(
+                self.pipeline.call_timeout_s, pending["decision"]["obligations"]
+            ),
         )
         staged = self.pipeline.execute(self.run, call, ctx)
         calls = dict(state.get("calls_so_far", {}))
@@ -283,6 +287,14 @@ class GraphBuilder:
         if self.on_step is not None:
             self.on_step(report)
         return report.model_dump(mode="json")
+
+
+def _obligated_timeout(default: float | None, obligations: dict[str, Any]) -> float | None:
+    """A policy obligation may only shorten the call's timeout, never lengthen it."""
+    obliged = obligations.get("timeout_s")
+    if not isinstance(obliged, int | float) or obliged <= 0:
+        return default
+    return float(obliged) if default is None else min(default, float(obliged))
 
 
 def _route(state: RunState) -> str:

@@ -15,9 +15,7 @@ class PythonRunArgs(BaseModel):
 
 
 def run_python(args: PythonRunArgs, ctx: ToolContext) -> ToolOutcome:
-    timeout = min(t for t in (args.timeout_s, ctx.call_timeout_s) if t is not None) if (
-        args.timeout_s or ctx.call_timeout_s
-    ) else None
+    timeout = min(filter(None, (args.timeout_s, ctx.call_timeout_s)), default=None)
     result = ctx.sandbox().run_python(args.code, timeout_s=timeout)
     text = result.stdout
     if result.stderr:
