@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from runtime.sandbox.docker import DockerBackend, DockerSandbox
-from tests.fixtures_sandbox import *  # noqa: F403
 from tests.fixtures_sandbox import make_backend, our_containers
 
 # Set before any box starts: it must never show up inside one.

@@ -15,7 +15,6 @@ from runtime.models import ExecResult
 from runtime.sandbox.base import CommitCaps, Sandbox, SandboxBackend, SandboxSpec
 from runtime.sandbox.changeset import commit, diff
 from runtime.sandbox.docker import LABEL, LABEL_OWNER, LABEL_RUN, DockerBackend
-from tests.fixtures_sandbox import *  # noqa: F403
 from tests.fixtures_sandbox import make_backend, our_containers
 
 pytestmark = pytest.mark.docker
