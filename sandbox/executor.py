@@ -132,17 +132,26 @@ def _seccomp_program() -> Any:
 _SECCOMP = None
 
 
-def _child_setup() -> None:
-    # Make the child, not the executor, the OOM killer's first choice.
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as handle:
-        handle.write("1000")
-    if _SECCOMP is not None:
-        import ctypes
+def _install_seccomp() -> None:
+    """Apply the extra filter to the executor itself; every child inherits it."""
+    if _SECCOMP is None:
+        return
+    import ctypes
 
-        libc, program, _ = _SECCOMP
-        pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
-        libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0)
-        libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(program), 0, 0)
+    libc, program, _ = _SECCOMP
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0)
+    libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(program), 0, 0)
+
+
+def _prefer_for_oom(pid: int) -> None:
+    """Make the child, not the executor, the OOM killer's first choice.
+
+    Written from the parent right after the spawn (no preexec_fn: it would force a slow
+    fork instead of vfork, doubling the cost of a trivial call).
+    """
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/oom_score_adj", "w") as handle:
+        handle.write("1000")
 
 
 def _proc_ids(sid: int) -> list[int]:
@@ -226,12 +235,12 @@ def _run(argv: list[str], stdin_data: bytes, timeout_s: float, cap: int) -> dict
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_child_setup,  # single-threaded executor: safe here
             close_fds=True,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise RequestError(f"cannot start {argv[0]!r}: {exc}") from exc
 
+    _prefer_for_oom(proc.pid)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     sel = selectors.DefaultSelector()
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
@@ -534,6 +543,8 @@ def main() -> int:
     global _SECCOMP
     _make_undumpable()
     _SECCOMP = _seccomp_program()
+    if _in_box() or os.environ.get("EXECUTOR_SECCOMP") == "1":
+        _install_seccomp()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer

@@ -30,12 +30,13 @@ RESPONSE_KEYS = {
 
 
 class Executor:
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, **extra_env: str) -> None:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "EXECUTOR_WORKSPACE": str(workspace),
             "EXECUTOR_SWEEP": "0",  # never kill(-1) on a developer's host
             "EXECUTOR_OUTPUT_BYTES": "1000",
+            **extra_env,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-u", str(EXECUTOR)],
@@ -213,3 +214,16 @@ def test_missing_program_is_an_error_answer(executor: Executor) -> None:
     answer = executor.call("run", argv=["definitely-not-a-program-xyz"])
     assert answer["ok"] is False
     assert answer["error"].startswith("cannot start 'definitely-not-a-program-xyz'")
+
+
+def test_children_cannot_ptrace_when_the_filter_is_on(tmp_path: Path) -> None:
+    box = Executor(tmp_path, EXECUTOR_SECCOMP="1")
+    try:
+        code = (
+            "import ctypes, os\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "print(libc.ptrace(16, os.getppid(), None, None), ctypes.get_errno())\n"
+        )
+        assert box.call("run_python", code=code)["stdout"] == "-1 1\n"  # EPERM
+    finally:
+        box.close()
