@@ -97,7 +97,8 @@ absolute_path(p) if startswith(p, "/")
 
 absolute_path(p) if startswith(p, "~")
 
-absolute_path(p) if contains(p, "\\")
+# regex, not contains(p, "\\"): regopy 1.5.2 does not unescape "\\" in string literals.
+absolute_path(p) if regex.match(`\\`, p)
 
 absolute_path(p) if regex.match(`^[A-Za-z]:`, p)
 

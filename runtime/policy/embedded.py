@@ -5,9 +5,17 @@ each query only sets the input and runs the plan (about 0.3 ms here, against abo
 an ad-hoc `Interpreter.query` that recompiles every time). A reload compiles the new bundle
 off to the side and swaps the reference, so a broken policy never replaces a working one.
 
-regopy is not thread-safe; one lock serialises queries. Known gap (regopy 1.5.2): it
-crashes the process on `with input as ...` over these modules, so `_test.rego` files are
-never loaded here; `opa test` runs them.
+regopy is not thread-safe; one lock serialises queries.
+
+The input goes in as a JSON term and the result comes back as JSON text. regopy 1.5.2
+keeps strings in their JSON-escaped form, so for a string holding a `"`, a `\\` or a control
+character its builtins see the escape sequence (`count` is larger, a regex for a backslash
+matches). With the built-in policies that can only turn an allow into a deny; the
+conformance suite checks that. (The other input path, `set_input`, is worse: it yields
+unescaped JSON text, and one such input aborted the process in C++.)
+
+Known gap (regopy 1.5.2): it crashes the process on `with input as ...` over these modules,
+so `_test.rego` files are never loaded here; `opa test` runs them.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import regopy
+from regopy import rego_shared as native
 
 from runtime.errors import PolicyCompileError, PolicyUnavailable
 from runtime.policy.base import AUTHZ_ENTRYPOINT, MEMORY_ENTRYPOINT, SAFETY_ENTRYPOINT, EvalResult
@@ -52,6 +61,29 @@ def compile_bundle(bundle: PolicyBundle, entrypoints: Iterable[str]) -> Compiled
     if not plans.ok():
         raise PolicyCompileError(f"regopy could not compile {bundle.root}: {plans.node()}")
     return CompiledPolicy(bundle=bundle, plans=plans, entrypoints=frozenset(wanted))
+
+
+def query_plan(interpreter: regopy.Interpreter, plans: Any, entrypoint: str) -> Any:
+    """Run one entrypoint's plan; the value of its first expression, or None if undefined."""
+    output = native.rego_bundle_query_entrypoint(interpreter._impl, plans._impl, entrypoint)
+    try:
+        text = native.rego_output_string(output)
+        if not native.rego_output_ok(output):
+            raise PolicyUnavailable(f"embedded engine failed: {text[:500]}")
+    finally:
+        native.rego_free_output(output)
+    if text == "undefined":
+        return None
+    document = json.loads(text)
+    first = document[0] if isinstance(document, list) else document
+    expressions = first.get("expressions", []) if isinstance(first, dict) else []
+    return expressions[0] if expressions else None
+
+
+def input_term(input_doc: dict[str, Any]) -> str:
+    """The input as a JSON term; non-ASCII stays literal (an escape would change what
+    regopy's builtins see, see the module docstring)."""
+    return json.dumps(input_doc, ensure_ascii=False, allow_nan=False)
 
 
 class EmbeddedEngine:
@@ -88,15 +120,12 @@ class EmbeddedEngine:
             if self._closed:
                 raise PolicyUnavailable("policy engine is closed")
             try:
-                self._interpreter.set_input(input_doc)
-                output = self._interpreter.query_bundle_entrypoint(compiled.plans, entrypoint)
-            except (regopy.RegoError, TypeError, ValueError) as exc:
+                self._interpreter.set_input_term(input_term(input_doc))
+                result = query_plan(self._interpreter, compiled.plans, entrypoint)
+            except (regopy.RegoError, TypeError, ValueError, RecursionError) as exc:
                 raise PolicyUnavailable(f"embedded engine failed: {exc}") from exc
-            if not output.ok():
-                raise PolicyUnavailable(f"embedded engine failed: {output.node()}")
-            expressions = output.results[0].expressions if output.results else []
         return EvalResult(
-            result=expressions[0] if expressions else None,
+            result=result,
             policy_version=compiled.bundle.version,
             engine=ENGINE_NAME,
         )
