@@ -16,6 +16,9 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+# After a take, let the taker finish its health ping before the refill thread starts
+# building a container: both need the GIL, and the switch interval is 5 ms.
+REFILL_DELAY_S = 0.02
 
 
 class WarmPool(Generic[T]):
@@ -28,12 +31,14 @@ class WarmPool(Generic[T]):
         discard: Callable[[T], None],
         *,
         name: str = "agent-runtime-sandbox-pool",
+        refill_delay_s: float = REFILL_DELAY_S,
     ) -> None:
         if size < 1:
             raise ValueError("pool size must be at least 1")
         self._factory = factory
         self._discard = discard
         self._size = size
+        self._refill_delay_s = refill_delay_s
         self._ready: collections.deque[T] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -96,6 +101,10 @@ class WarmPool(Generic[T]):
                     self._cond.wait()
                 if self._closed:
                     return
+                if self._ready:  # not starved: a short pause costs nothing
+                    self._cond.wait_for(lambda: self._closed, timeout=self._refill_delay_s)
+                    if self._closed:
+                        return
             try:
                 box = self._factory()
             except Exception as exc:
