@@ -315,6 +315,7 @@ class DockerBackend:
         labels: Mapping[str, str] | None = None,
         *,
         base_url: str | None = None,
+        reap_orphans: bool = True,
     ) -> None:
         self._client = connect(client, base_url)
         self._spec = spec or SandboxSpec(image=image_tag())
@@ -331,6 +332,7 @@ class DockerBackend:
         self._lock = threading.Lock()
         self._live: dict[str, DockerSandbox] = {}
         self._closed = False
+        self.reaped = self.prune() if reap_orphans else 0  # boxes of runtimes that died
         self._pool: WarmPool[DockerSandbox] | None = None
         if pool_size > 0:
             self._pool = WarmPool(

@@ -142,7 +142,27 @@ def ensure_image(
         )
     if not image_present(client, tag):
         raise SandboxImageMissing(f"docker import did not produce {tag}")
+    removed = remove_stale_images(client, keep=tag)
+    if removed:
+        say(f"removed {removed} older sandbox image(s)")
     return tag
+
+
+def remove_stale_images(client: Any, keep: str) -> int:
+    """Remove older `agent-runtime-sandbox:*` tags no container uses (never forced)."""
+    errors = _import_docker_errors()
+    removed = 0
+    for image in client.images.list(name=REPOSITORY):
+        tags = [tag for tag in image.tags if tag.startswith(f"{REPOSITORY}:") and tag != keep]
+        if keep in image.tags:
+            continue
+        for tag in tags:
+            try:
+                client.images.remove(tag, noprune=False)
+                removed += 1
+            except errors.APIError:
+                pass  # still used by a container: leave it
+    return removed
 
 
 # --------------------------------------------------------------------------- base rootfs
