@@ -255,8 +255,40 @@ def test_unreachable_server_denies_and_says_so() -> None:
     engine = OpaServerEngine(url=url, timeout=0.5)
     decision = Authorizer(engine).authorize(call("coder", "fs.read", "read", {"path": "a"}))
     assert decision.reasons == [
+        f"deny (fail closed: policy engine unreachable: OPA at {url}: ConnectionRefusedError)"
+    ]
+
+
+def test_opa_client_query_path_gives_the_same_decision(opa_engine: OpaServerEngine) -> None:
+    via_client = OpaServerEngine(url=opa_engine.url, query_client="opa_client")
+    document = call("coder", "fs.write", "write", {"path": "/etc/x", "content": "x"})
+    try:
+        assert (
+            via_client.evaluate("runtime/authz/decision", document).result
+            == opa_engine.evaluate("runtime/authz/decision", document).result
+        )
+    finally:
+        via_client.close()
+
+
+def test_opa_client_path_unreachable_denies() -> None:
+    url = f"http://127.0.0.1:{free_loopback_port()}"
+    engine = OpaServerEngine(url=url, query_client="opa_client")
+    decision = Authorizer(engine).authorize(call("coder", "fs.read", "read", {"path": "a"}))
+    assert decision.reasons == [
         f"deny (fail closed: policy engine unreachable: OPA at {url}: ConnectionError)"
     ]
+
+
+def test_keep_alive_survives_an_idle_close_by_the_server(own_engine: OpaServerEngine) -> None:
+    authorizer = Authorizer(own_engine)
+    document = call("coder", "fs.read", "read", {"path": "a"})
+    assert authorizer.authorize(document).allow is True
+    # Simulate the server dropping the idle kept-alive connection.
+    for connection in own_engine._pool._idle:
+        assert connection.sock is not None
+        connection.sock.shutdown(socket.SHUT_RDWR)
+    assert authorizer.authorize(document).allow is True
 
 
 def test_server_that_never_answers_times_out_and_denies() -> None:
