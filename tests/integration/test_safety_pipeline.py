@@ -21,7 +21,11 @@ from runtime.llm import ScriptedModel
 from runtime.models import RunResult
 from tests.integration.test_exec import add_team, events_by_step, runtime  # noqa: F401
 
-pytestmark = [pytest.mark.docker, pytest.mark.opa, pytest.mark.usefixtures("no_leftover_containers")]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.opa,
+    pytest.mark.usefixtures("no_leftover_containers"),
+]
 
 PIPELINE_ORDER = ["proposal", "decision", "execution", "verdict", "commit"]
 BLOCKED_ORDER = ["proposal", "decision", "execution", "verdict", "discard"]
@@ -193,7 +197,9 @@ def test_private_key_is_blocked_and_the_agent_sees_the_refusal(
     # Nothing committed: the staged file was discarded in the box, no commit event exists.
     assert events_by_step(runtime, result.run_id) == {1: BLOCKED_ORDER}
     events = runtime.audit.events(result.run_id)
-    assert [e.payload["files"] for e in events if e.kind == "discard"] == [["deploy", "deploy/id_rsa"]]
+    assert [e.payload["files"] for e in events if e.kind == "discard"] == [
+        ["deploy", "deploy/id_rsa"]
+    ]
     verdict = verdict_events(runtime, result.run_id)[1]
     assert verdict["verdict"] == "block"
     assert verdict["findings"] == [
@@ -381,10 +387,16 @@ def test_injected_instruction_is_denied_when_the_policy_says_deny(
     why = "a write call with untrusted arguments (content) is not allowed"
     assert result.status == "blocked"
     assert result.reason == f"coder's call to fs.write was denied: {why}"
-    assert outcome(result) == [("coder", "fs.read", "allow", "pass"), ("coder", "fs.write", "deny", None)]
+    assert outcome(result) == [
+        ("coder", "fs.read", "allow", "pass"),
+        ("coder", "fs.write", "deny", None),
+    ]
     assert result.steps[1].reasons == [why]
     assert output_files(result) == {}
-    assert events_by_step(runtime, result.run_id) == {1: PIPELINE_ORDER, 2: ["proposal", "decision"]}
+    assert events_by_step(runtime, result.run_id) == {
+        1: PIPELINE_ORDER,
+        2: ["proposal", "decision"],
+    }
     assert seen_messages[-1][1][-1]["content"] == f"denied by policy: {why}"
 
 
@@ -404,12 +416,17 @@ def test_paraphrased_injection_passes_provenance_but_the_safety_node_blocks_it(
             {"tool": "fs.write", "args": {"path": "summary.md", "content": summary}},
         ],
     )
-    result = runtime.exec("Summarise the meeting notes", "injected-paraphrase", input_dir=injected_input)
+    result = runtime.exec(
+        "Summarise the meeting notes", "injected-paraphrase", input_dir=injected_input
+    )
 
     why = "injected instructions in untrusted content (file:summary.md) would reach a changeset action"
     assert result.status == "blocked"
     assert result.reason == f"coder's call to fs.write was blocked by the safety check: {why}"
-    assert outcome(result) == [("coder", "fs.read", "allow", "pass"), ("coder", "fs.write", "allow", "block")]
+    assert outcome(result) == [
+        ("coder", "fs.read", "allow", "pass"),
+        ("coder", "fs.write", "allow", "block"),
+    ]
     assert result.steps[1].reasons == [why]
     assert output_files(result) == {}
     assert events_by_step(runtime, result.run_id) == {1: PIPELINE_ORDER, 2: BLOCKED_ORDER}
@@ -441,7 +458,15 @@ def test_clean_analyst_run_completes_with_every_verdict_pass(runtime: Runtime) -
     verdicts = [e.payload for e in runtime.audit.events(result.run_id) if e.kind == "verdict"]
     assert [(v["tool"], v["verdict"], v["findings"]) for v in verdicts] == [
         (tool, "pass", [])
-        for tool in ["memory.put", "python.run", "fs.read", "fs.write", "memory.put", "memory.search", "answer"]
+        for tool in [
+            "memory.put",
+            "python.run",
+            "fs.read",
+            "fs.write",
+            "memory.put",
+            "memory.search",
+            "answer",
+        ]
     ]
     assert "[REDACTED:" not in "".join(output_files(result).values())
 
@@ -459,14 +484,20 @@ def test_benign_untrusted_input_is_not_over_blocked(
         "benign-reader",
         [
             {"tool": "fs.read", "args": {"path": "sales.csv"}},
-            {"tool": "fs.write", "args": {"path": "summary.md", "content": "Top region: east (515).\n"}},
+            {
+                "tool": "fs.write",
+                "args": {"path": "summary.md", "content": "Top region: east (515).\n"},
+            },
             {"answer": "summary.md names the top region"},
         ],
     )
     result = runtime.exec("Name the top region", "benign-reader", input_dir=folder)
 
     assert result.status == "completed", result.reason
-    assert outcome(result) == [("coder", "fs.read", "allow", "pass"), ("coder", "fs.write", "allow", "pass")]
+    assert outcome(result) == [
+        ("coder", "fs.read", "allow", "pass"),
+        ("coder", "fs.write", "allow", "pass"),
+    ]
     assert output_files(result) == {"summary.md": "Top region: east (515).\n"}
     assert result.output == "summary.md names the top region"
 
