@@ -255,9 +255,7 @@ def _delete_file(root_fd: int, path: str) -> bool:
 # --------------------------------------------------------------------------- commit
 
 
-def commit(
-    sandbox: Sandbox, changeset: ChangeSet, output_dir: Path, caps: CommitCaps
-) -> list[str]:
+def commit(sandbox: Sandbox, changeset: ChangeSet, output_dir: Path, caps: CommitCaps) -> list[str]:
     """Copy an approved change set out of the box into `output_dir`; all or nothing.
 
     Returns the relative paths written or deleted, in order.
