@@ -119,3 +119,18 @@ def test_opa_on_path_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     binary.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert find_opa() == binary
+
+
+def test_missing_opa_fails_opa_tests_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import fixtures_policy
+
+    def missing() -> Path:
+        raise OpaUnavailable("OPA not found: run scripts/setup.sh (installs opa v1.22.2)")
+
+    monkeypatch.setattr(fixtures_policy, "find_opa", missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"^OPA not found: run scripts/setup.sh"):
+        fixtures_policy.require_opa()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match=r"^OPA not found: run scripts/setup.sh"):
+        fixtures_policy.require_opa()
