@@ -236,7 +236,9 @@ class DockerSandbox:
         return self._id[:12]
 
     def _exec(self, request: dict[str, Any], timeout_s: float | None) -> ExecResult:
-        timeout = float(timeout_s if timeout_s is not None else self._limits.call_timeout_s)
+        # The spec's limit is a ceiling: a caller (or a policy obligation) may only shorten it.
+        ceiling = self._limits.call_timeout_s
+        timeout = ceiling if timeout_s is None else min(float(timeout_s), ceiling)
         request["timeout_s"] = timeout
         request["output_bytes"] = self._limits.output_bytes
         response = self._call(request, host_timeout_s=timeout + GRACE_S)
@@ -283,7 +285,7 @@ class DockerSandbox:
                 self._discard()
                 raise ExecutorCrashed(
                     f"Executor in sandbox {self.short_id} died ({exc}): the box was "
-                    "discarded; acquire a new one"
+                    f"discarded; acquire a new one{self._stderr_note()}"
                 ) from exc
             if not isinstance(response, dict) or response.get("id") != request_id:
                 self._discard()
@@ -292,6 +294,10 @@ class DockerSandbox:
                     "was discarded"
                 )
             return response
+
+    def _stderr_note(self) -> str:
+        tail = bytes(self._channel.stderr_tail[-400:]).decode("utf-8", "replace").strip()
+        return f" (executor stderr: {tail})" if tail else ""
 
     def _discard(self) -> None:
         self._crashed = True

@@ -308,3 +308,18 @@ def test_unreachable_engine_names_the_fix() -> None:
     assert str(down.value) == (
         "Docker engine not reachable at unix:///nonexistent/docker.sock: run `runtime doctor`"
     )
+
+
+def test_spec_timeout_is_a_ceiling_callers_cannot_raise(
+    docker_client: Any, sandbox_image: str, no_container_left_behind: None
+) -> None:
+    from runtime.sandbox.base import SandboxLimits
+
+    strict = SandboxLimits(call_timeout_s=1.0, memory_mb=128)
+    with make_backend(docker_client, sandbox_image, limits=strict) as backend:
+        box = backend.acquire("run-ceiling")
+        start = time.monotonic()
+        result = box.run_python("import time; time.sleep(20)", timeout_s=60)
+        assert result.timed_out is True
+        assert time.monotonic() - start < 5
+        backend.release(box)
