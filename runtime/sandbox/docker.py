@@ -321,7 +321,7 @@ class DockerBackend:
         labels: Mapping[str, str] | None = None,
         *,
         base_url: str | None = None,
-        reap_orphans: bool = True,
+        reap_orphans: bool = False,
     ) -> None:
         self._client = connect(client, base_url)
         self._spec = spec or SandboxSpec(image=image_tag())
