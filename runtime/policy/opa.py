@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urlsplit
@@ -190,8 +191,11 @@ class ManagedOpaProcess:
         raise OpaUnavailable(f"OPA server did not start: {last_error}")
 
     def _drain_log(self, stream: IO[bytes]) -> None:
-        for line in stream:
-            self.log_tail.append(line.decode(errors="replace").rstrip())
+        try:
+            for line in stream:
+                self.log_tail.append(line.decode(errors="replace").rstrip())
+        except (OSError, ValueError):
+            return  # the stream was closed under us by stop()
 
     def _wait_healthy(self) -> bool:
         deadline = time.monotonic() + self.startup_timeout
@@ -224,8 +228,30 @@ class ManagedOpaProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        if self._drain is not None:
+            self._drain.join(timeout=2)
         if process.stderr is not None:
             process.stderr.close()
+
+
+@dataclass
+class ServerLink:
+    """Everything that talks to one server process; swapped whole on restart or reload."""
+
+    url: str
+    client: OpaClient
+    admin: OpaClient
+    pool: KeepAlivePool
+    version: str
+    process: ManagedOpaProcess | None = None
+
+    def close(self) -> None:
+        for client in (self.client, self.admin):
+            with contextlib.suppress(Exception):
+                client.close_connection()
+        self.pool.close()
+        if self.process is not None:
+            self.process.stop()
 
 
 class OpaServerEngine:
@@ -247,27 +273,13 @@ class OpaServerEngine:
         self.query_client = query_client
         self._lock = threading.RLock()
         self._bundle: PolicyBundle | None = load_bundle(policy_dir) if policy_dir else None
-        self._opa_binary = opa_binary
         self._check_policies = check_policies
-        self._managed: ManagedOpaProcess | None = None
         self._closed = False
-        if url is None:
-            self._opa_binary = opa_binary or find_opa()
-            if self._bundle is not None and check_policies:
-                check_bundle(self._bundle, opa=self._opa_binary)
-            self._managed = ManagedOpaProcess(self._opa_binary)
-            self._managed.start()
-            url = self._managed.url
-        self.url = url.rstrip("/")
-        self._client = self._make_client(self.url, self.timeout)
-        self._admin = self._make_client(self.url, ADMIN_TIMEOUT)
-        self._pool = KeepAlivePool(self.url, self.timeout)
-        if self._bundle is not None:
-            try:
-                self._push(self._bundle, previous=None)
-            except BaseException:
-                self.close()
-                raise
+        self._managed = url is None
+        self._opa_binary = opa_binary or (find_opa() if self._managed else None)
+        if self._bundle is not None and check_policies and self._opa_binary is not None:
+            check_bundle(self._bundle, opa=self._opa_binary)
+        self._link = self._open_link(url, self._bundle)
 
     # ------------------------------------------------------------------ PolicyEngine
 
@@ -277,66 +289,75 @@ class OpaServerEngine:
 
     @property
     def policy_version(self) -> str:
-        return self._bundle.version if self._bundle is not None else ""
+        return self._link.version
+
+    @property
+    def url(self) -> str:
+        return self._link.url
 
     @property
     def bundle(self) -> PolicyBundle | None:
         return self._bundle
 
     def evaluate(self, entrypoint: str, input_doc: dict[str, Any]) -> EvalResult:
+        link = self._link
         if self._closed:
             raise PolicyUnavailable(
-                f"policy engine unreachable: OPA engine for {self.url} is closed"
+                f"policy engine unreachable: OPA engine for {link.url} is closed"
             )
         try:
-            body = self._query(entrypoint, input_doc)
+            body = self._query(link, entrypoint, input_doc)
         except EngineUnreachable as exc:
-            if not self._restart_if_dead():
+            # A dead managed server is restarted; a reload may also have retired this link.
+            fresh = self._relink(link)
+            if fresh is None:
                 raise PolicyUnavailable(
-                    f"policy engine unreachable: OPA at {self.url}: {exc}"
+                    f"policy engine unreachable: OPA at {link.url}: {exc}"
                 ) from exc
+            link = fresh
             try:
-                body = self._query(entrypoint, input_doc)
+                body = self._query(link, entrypoint, input_doc)
             except (EngineUnreachable, EngineTimeout) as retry_exc:
                 raise PolicyUnavailable(
-                    f"policy engine unreachable after restart: OPA at {self.url}: {retry_exc}"
+                    f"policy engine unreachable after restart: OPA at {link.url}: {retry_exc}"
                 ) from retry_exc
         except EngineTimeout as exc:
             raise PolicyUnavailable(
-                f"policy engine timed out after {self.timeout}s: OPA at {self.url}"
+                f"policy engine timed out after {self.timeout}s: OPA at {link.url}"
             ) from exc
         decision_id = body.get("decision_id")
         return EvalResult(
             result=body.get("result"),
             decision_id=decision_id if isinstance(decision_id, str) else None,
-            policy_version=self.policy_version,
+            policy_version=link.version,
             engine=ENGINE_NAME,
         )
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for client in (self._client, self._admin):
-                with contextlib.suppress(Exception):
-                    client.close_connection()
-            self._pool.close()
-            if self._managed is not None:
-                self._managed.stop()
+            self._link.close()
 
     # ------------------------------------------------------------------ operations
 
     def healthy(self) -> bool:
-        return bool(self._client.check_health())
+        return bool(self._link.client.check_health())
 
     @property
     def managed_pid(self) -> int | None:
         """The pid of the managed OPA process (None in remote mode)."""
-        if self._managed is None or self._managed.process is None:
+        process = self._link.process
+        if process is None or process.process is None:
             return None
-        return self._managed.process.pid
+        return process.process.pid
 
     def reload(self, policy_dir: str | os.PathLike[str] | None = None) -> str:
-        """Push a new bundle; a broken one is refused and the old one stays. Returns the version."""
+        """Load a new bundle; a broken one is refused and the old one stays. Returns the version.
+
+        Managed mode swaps atomically: a second server is started with the new bundle and
+        replaces the first only once it answers, so every decision comes wholly from the old
+        or wholly from the new policy. Remote mode pushes module by module (with rollback).
+        """
         with self._lock:
             source = policy_dir or (self._bundle.root if self._bundle else None)
             if source is None:
@@ -344,122 +365,155 @@ class OpaServerEngine:
             bundle = load_bundle(source)
             if self._check_policies and self._opa_binary is not None:
                 check_bundle(bundle, opa=self._opa_binary)
-            self._push(bundle, previous=self._bundle)
+            if self._managed:
+                fresh = self._open_link(None, bundle)
+                old, self._link = self._link, fresh
+                old.close()
+            else:
+                self._push(self._link, bundle, previous=self._bundle)
+                self._link.version = bundle.version
             self._bundle = bundle
             return bundle.version
 
     # ------------------------------------------------------------------ internals
 
-    @staticmethod
-    def _make_client(url: str, timeout: float) -> OpaClient:
-        parts = urlsplit(url)
-        return OpaClient(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (443 if parts.scheme == "https" else 80),
-            ssl=parts.scheme == "https",
-            retries=0,
-            timeout=timeout,
+    def _open_link(self, url: str | None, bundle: PolicyBundle | None) -> ServerLink:
+        """Connect to `url`, or start a managed server; push `bundle` when given."""
+        process: ManagedOpaProcess | None = None
+        if url is None:
+            assert self._opa_binary is not None
+            process = ManagedOpaProcess(self._opa_binary)
+            process.start()
+            url = process.url
+        url = url.rstrip("/")
+        link = ServerLink(
+            url=url,
+            client=make_opa_client(url, self.timeout),
+            admin=make_opa_client(url, ADMIN_TIMEOUT),
+            pool=KeepAlivePool(url, self.timeout),
+            version=bundle.version if bundle is not None else "",
+            process=process,
         )
+        if bundle is not None:
+            try:
+                self._push(link, bundle, previous=None)
+            except BaseException:
+                link.close()
+                raise
+        return link
 
-    def _query(self, entrypoint: str, input_doc: dict[str, Any]) -> dict[str, Any]:
+    def _relink(self, failed: ServerLink) -> ServerLink | None:
+        """The link to retry on after `failed` could not be reached, or None."""
+        with self._lock:
+            if self._closed:
+                return None
+            if self._link is not failed:
+                return self._link
+            if not self._managed:
+                return None
+            process = failed.process
+            if process is not None and process.alive and bool(failed.client.check_health()):
+                return failed
+            try:
+                fresh = self._open_link(None, self._bundle)
+            except (OpaUnavailable, PolicyCompileError):
+                return None
+            self._link = fresh
+            failed.close()
+            return fresh
+
+    def _query(
+        self, link: ServerLink, entrypoint: str, input_doc: dict[str, Any]
+    ) -> dict[str, Any]:
         if self.query_client == "opa_client":
-            body = self._query_opa_client(entrypoint, input_doc)
+            body = self._query_opa_client(link, entrypoint, input_doc)
         else:
-            body = self._query_pooled(entrypoint, input_doc)
+            body = self._query_pooled(link, entrypoint, input_doc)
         if not isinstance(body, dict):
             raise PolicyUnavailable(f"policy engine answered with a non-object: {body!r:.200}")
         return body
 
-    def _query_pooled(self, entrypoint: str, input_doc: dict[str, Any]) -> Any:
+    @staticmethod
+    def _query_pooled(link: ServerLink, entrypoint: str, input_doc: dict[str, Any]) -> Any:
         payload = json.dumps({"input": input_doc}).encode()
         try:
-            status, raw = self._pool.post_json(f"/v1/data/{entrypoint}", payload)
+            status, raw = link.pool.post_json(f"/v1/data/{entrypoint}", payload)
         except TimeoutError as exc:
             raise EngineTimeout(str(exc)) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise EngineUnreachable(type(exc).__name__) from exc
         if status != 200:
             raise PolicyUnavailable(
-                f"policy engine error: OPA at {self.url} answered HTTP {status}: {raw[:300]!r}"
+                f"policy engine error: OPA at {link.url} answered HTTP {status}: {raw[:300]!r}"
             )
         try:
             return json.loads(raw)
         except ValueError as exc:
             raise PolicyUnavailable(f"policy engine answered with invalid JSON: {exc}") from exc
 
-    def _query_opa_client(self, entrypoint: str, input_doc: dict[str, Any]) -> Any:
+    @staticmethod
+    def _query_opa_client(link: ServerLink, entrypoint: str, input_doc: dict[str, Any]) -> Any:
         try:
-            return self._client.query_rule(input_data=input_doc, package_path=entrypoint)
+            return link.client.query_rule(input_data=input_doc, package_path=entrypoint)
         except requests.ConnectionError as exc:
             raise EngineUnreachable(type(exc).__name__) from exc
         except requests.Timeout as exc:
             raise EngineTimeout(str(exc)) from exc
         except requests.RequestException as exc:
-            raise PolicyUnavailable(f"policy engine error: OPA at {self.url}: {exc}") from exc
+            raise PolicyUnavailable(f"policy engine error: OPA at {link.url}: {exc}") from exc
         except ValueError as exc:
             raise PolicyUnavailable(f"policy engine answered with invalid JSON: {exc}") from exc
 
-    def _restart_if_dead(self) -> bool:
-        """Managed mode: bring a dead server back with the current bundle."""
-        with self._lock:
-            if self._managed is None or self._closed:
-                return False
-            if self._managed.alive and self.healthy():
-                return True
-            self._managed.stop()
-            try:
-                self._managed.start()
-            except OpaUnavailable:
-                return False
-            for client in (self._client, self._admin):
-                with contextlib.suppress(Exception):
-                    client.close_connection()
-            self.url = self._managed.url
-            self._client = self._make_client(self.url, self.timeout)
-            self._admin = self._make_client(self.url, ADMIN_TIMEOUT)
-            self._pool.close()
-            self._pool = KeepAlivePool(self.url, self.timeout)
-            if self._bundle is not None:
-                self._push(self._bundle, previous=None)
-            return True
-
-    def _push(self, bundle: PolicyBundle, previous: PolicyBundle | None) -> None:
+    def _push(self, link: ServerLink, bundle: PolicyBundle, previous: PolicyBundle | None) -> None:
         """Upload modules then data; on a refused module, restore `previous`."""
         try:
             for module_id, source in sorted(bundle.modules.items()):
-                self._put_policy(module_id, source)
+                put_policy(link, module_id, source)
             if previous is not None:
                 for module_id in sorted(set(previous.modules) - set(bundle.modules)):
-                    self._admin.delete_policy(module_id)
-            self._put_data(bundle.data)
+                    link.admin.delete_policy(module_id)
+            put_data(link, bundle.data)
         except PolicyCompileError:
             if previous is not None:
-                self._restore(previous, bundle)
+                restore(link, previous, bundle)
             raise
         except requests.RequestException as exc:
-            raise OpaUnavailable(f"Could not push policies to OPA at {self.url}: {exc}") from exc
+            raise OpaUnavailable(f"Could not push policies to OPA at {link.url}: {exc}") from exc
 
-    def _put_policy(self, module_id: str, source: str) -> None:
-        try:
-            self._admin.update_policy_from_string(source, module_id, rego_compat=False)
-        except RegoParseError as exc:
-            raise PolicyCompileError(f"OPA refused {module_id}: {exc}") from exc
 
-    def _put_data(self, data: Any) -> None:
-        """Replace the whole base document, so keys dropped from data.json disappear."""
-        # opa_client's update_or_create_data cannot address the data root.
-        response = requests.put(f"{self.url}/v1/data", json=dict(data), timeout=ADMIN_TIMEOUT)
-        if response.status_code != 204:
-            raise PolicyCompileError(
-                f"OPA refused the data document: {opa_error_message(response)}"
-            )
+def make_opa_client(url: str, timeout: float) -> OpaClient:
+    parts = urlsplit(url)
+    return OpaClient(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (443 if parts.scheme == "https" else 80),
+        ssl=parts.scheme == "https",
+        retries=0,
+        timeout=timeout,
+    )
 
-    def _restore(self, previous: PolicyBundle, failed: PolicyBundle) -> None:
-        with contextlib.suppress(Exception):
-            for module_id in sorted(set(failed.modules) - set(previous.modules)):
-                self._admin.delete_policy(module_id)
-            for module_id, source in sorted(previous.modules.items()):
-                self._put_policy(module_id, source)
+
+def put_policy(link: ServerLink, module_id: str, source: str) -> None:
+    try:
+        link.admin.update_policy_from_string(source, module_id, rego_compat=False)
+    except RegoParseError as exc:
+        raise PolicyCompileError(f"OPA refused {module_id}: {exc}") from exc
+
+
+def put_data(link: ServerLink, data: Any) -> None:
+    """Replace the whole base document, so keys dropped from data.json disappear."""
+    # opa_client's update_or_create_data cannot address the data root.
+    response = requests.put(f"{link.url}/v1/data", json=dict(data), timeout=ADMIN_TIMEOUT)
+    if response.status_code != 204:
+        raise PolicyCompileError(f"OPA refused the data document: {opa_error_message(response)}")
+
+
+def restore(link: ServerLink, previous: PolicyBundle, failed: PolicyBundle) -> None:
+    with contextlib.suppress(Exception):
+        for module_id in sorted(set(failed.modules) - set(previous.modules)):
+            link.admin.delete_policy(module_id)
+        for module_id, source in sorted(previous.modules.items()):
+            put_policy(link, module_id, source)
+        put_data(link, previous.data)
 
 
 def opa_error_message(response: requests.Response) -> str:

@@ -200,6 +200,18 @@ def test_reload_pushes_new_policy(own_engine: OpaServerEngine, policy_copy: Path
     assert decision.policy_version == new_version
 
 
+def test_managed_reload_swaps_to_a_fresh_server(
+    own_engine: OpaServerEngine, policy_copy: Path
+) -> None:
+    old_pid = own_engine.managed_pid
+    assert old_pid is not None
+    (policy_copy / "extra.rego").write_text("package runtime.extra\n\nanswer := 42\n")
+    own_engine.reload()
+    assert own_engine.managed_pid not in (None, old_pid)
+    assert not process_alive(old_pid)
+    assert own_engine.evaluate("runtime/extra/answer", {}).result == 42
+
+
 def test_broken_reload_is_refused_and_old_policy_stays(
     own_engine: OpaServerEngine, policy_copy: Path
 ) -> None:
@@ -285,7 +297,7 @@ def test_keep_alive_survives_an_idle_close_by_the_server(own_engine: OpaServerEn
     document = call("coder", "fs.read", "read", {"path": "a"})
     assert authorizer.authorize(document).allow is True
     # Simulate the server dropping the idle kept-alive connection.
-    for connection in own_engine._pool._idle:
+    for connection in own_engine._link.pool._idle:
         assert connection.sock is not None
         connection.sock.shutdown(socket.SHUT_RDWR)
     assert authorizer.authorize(document).allow is True
