@@ -315,3 +315,46 @@ def test_server_that_never_answers_times_out_and_denies() -> None:
     assert decision.reasons == [
         f"deny (fail closed: policy engine timed out after 0.2s: OPA at {url})"
     ]
+
+
+def test_concurrent_callers_all_get_decisions(opa_engine: OpaServerEngine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    authorizer = Authorizer(opa_engine)
+    documents = [call("coder", "fs.read", "read", {"path": f"f{i}.txt"}) for i in range(200)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        decisions = list(pool.map(authorizer.authorize, documents))
+    assert all(decision.allow for decision in decisions)
+    assert len({decision.decision_id for decision in decisions}) == 200
+
+
+def test_reload_under_load_never_fails_a_decision(
+    own_engine: OpaServerEngine, policy_copy: Path
+) -> None:
+    import threading
+
+    authorizer = Authorizer(own_engine)
+    document = call("coder", "fs.read", "read", {"path": "a.txt"})
+    failures: list[Decision] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            decision = authorizer.authorize(document)
+            if not decision.allow:
+                failures.append(decision)
+
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        for round_number in range(3):
+            (policy_copy / "extra.rego").write_text(
+                f"package runtime.extra\n\nround := {round_number}\n"
+            )
+            own_engine.reload()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert failures == []
