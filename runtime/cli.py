@@ -151,6 +151,97 @@ def _print_run(result: Any) -> None:
         err.print(f"{result.status}: {result.reason}", markup=False, highlight=False, soft_wrap=True)
 
 
+# ---------------------------------------------------------------------------- approvals
+
+
+def _answer(
+    run_id: str, *, approved: bool, by: str | None, reason: str, step: int | None,
+    as_json: bool, project: Path | None, debug: bool,
+) -> None:
+    import getpass
+
+    from runtime.core import Runtime
+
+    def body() -> int:
+        with Runtime(_settings(project)) as rt:
+            result = rt.resume(
+                run_id,
+                approved=approved,
+                by=by or getpass.getuser(),
+                reason=reason,
+                step=step,
+                on_step=_print_progress if not as_json and err.is_terminal else None,
+            )
+        if as_json:
+            print(result.model_dump_json(indent=2))
+        else:
+            _print_run(result)
+        return EXIT_BY_STATUS[result.status]
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@app.command("approve")
+def approve_command(
+    run_id: str,
+    step: Annotated[int | None, typer.Option("--step", help="The step you are approving.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who answers (default: your user).")] = None,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Approve the call a paused run waits on, and resume the run."""
+    _answer(run_id, approved=True, by=by, reason=reason, step=step, as_json=as_json, project=project, debug=debug)
+
+
+@app.command("deny")
+def deny_command(
+    run_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit.")],
+    step: Annotated[int | None, typer.Option("--step")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who answers (default: your user).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Deny the call a paused run waits on; the run stops cleanly as blocked."""
+    _answer(run_id, approved=False, by=by, reason=reason, step=step, as_json=as_json, project=project, debug=debug)
+
+
+@runs_app.command("pending")
+def runs_pending(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Runs paused on an approval: the action, its provenance and the reasons."""
+
+    def body() -> int:
+        from runtime.core import Runtime
+
+        with Runtime(_settings(project)) as rt:
+            waiting = rt.pending()
+        if as_json:
+            print(json.dumps(waiting, indent=2))
+            return 0
+        if not waiting:
+            out.print("no run is waiting for approval")
+        for item in waiting:
+            out.print(
+                f"{item['run_id']} step {item['step']}: {item['agent']} wants {item['tool']}\n"
+                f"  args: {json.dumps(item['args'])[:400]}\n"
+                f"  reasons: {'; '.join(item['reasons'])}\n"
+                f"  argument provenance: {item['provenance']}\n"
+                f"  untrusted sources seen: {', '.join(item['untrusted_sources_seen']) or 'none'}",
+                markup=False,
+                highlight=False,
+            )
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
 # ---------------------------------------------------------------------------- doctor
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from runtime.agents import Team, load_team
 from runtime.audit.store import AuditLog
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, RunNotFound, UserError
 from runtime.graph import GraphBuilder
 from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
-from runtime.pipeline import Pipeline, RunContext
+from runtime.pipeline import Pipeline, RunContext, digest_args
 from runtime.settings import Settings
 from runtime.tools import ToolRegistry, builtin_registry
 
@@ -36,6 +36,7 @@ class Runtime:
         self._engine: Any = None
         self._backend: Any = None
         self._memory: Any = None
+        self._saver: Any = None
 
     # -------------------------------------------------------------- lazily built stages
 
@@ -85,6 +86,19 @@ class Runtime:
         models = {agent.name: resolve_model(agent.model, base) for agent in team.agents}
         return team, models
 
+    def checkpointer(self) -> Any:
+        """LangGraph's SQLite saver: a paused run survives the process that paused it."""
+        if self._saver is None:
+            import sqlite3
+
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            conn = sqlite3.connect(self.state_dir / "checkpoints.db", check_same_thread=False)
+            self._saver = SqliteSaver(conn)
+            self._saver.setup()
+            self._closers.append(conn.close)
+        return self._saver
+
     def exec(
         self,
         task: str,
@@ -117,42 +131,158 @@ class Runtime:
                 "task": task,
                 "team": team.name,
                 "team_source": team.source,
+                "tenant": run.tenant,
                 "models": {name: model.version for name, model in models.items()},
                 "policy_version": self.policy_engine().policy_version,
                 "policy_engine": self.policy_engine().name,
                 "output_dir": str(out),
+                "inputs_dir": str(run.inputs_dir) if run.inputs_dir else None,
                 "inputs": sorted(run.input_files),
             },
         )
-        graph = GraphBuilder(
-            team,
+        first = {"run_id": run_id, "task": task, "messages": [_task_message(task)]}
+        return self._drive(run, models, pipeline, first, on_step)
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        approved: bool,
+        by: str,
+        reason: str = "",
+        step: int | None = None,
+        on_step: Callable[[StepReport], None] | None = None,
+    ) -> RunResult:
+        """Answer a paused run's approval request and run it on from its checkpoint."""
+        from langgraph.types import Command
+
+        request = self.pending_request(run_id)
+        if step is not None and step != request["step"]:
+            raise UserError(f"run {run_id} is waiting on step {request['step']}, not step {step}")
+        start = self.audit.events(run_id)[0].payload
+        team, models = self.load_team(start["team"])
+        inputs_dir = Path(start["inputs_dir"]) if start.get("inputs_dir") else None
+        run = RunContext(
+            run_id=run_id,
+            task=start["task"],
+            team=team,
+            tenant=start.get("tenant", self.settings.tenant),
+            output_dir=Path(start["output_dir"]),
+            input_files=frozenset(start.get("inputs", [])),
+            inputs_dir=inputs_dir,
+            resumed=True,
+        )
+        pipeline = self.pipeline()
+        graph = self._graph(run, models, pipeline, on_step)
+        values = graph.get_state(_thread(run_id)).values
+        run.untrusted_fragments = list(values.get("untrusted_fragments", []))
+        run.untrusted_sources = list(values.get("untrusted_sources", []))
+        self.audit.append(
+            run_id,
+            "run.resumed",
+            {"approved": approved, "by": by, "reason": reason, "step": request["step"]},
+        )
+        answer = {"approved": approved, "by": by, "reason": reason, "step": request["step"]}
+        return self._drive(run, models, pipeline, Command(resume=answer), on_step)
+
+    def pending_request(self, run_id: str) -> dict[str, Any]:
+        """The approval request a paused run waits on, or a clear error."""
+        events = self.audit.events(run_id)
+        if not events:
+            raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
+        lifecycle = [e for e in events if e.kind in ("run.end", "run.resumed")]
+        last = lifecycle[-1] if lifecycle else None
+        if last is None or last.kind != "run.end" or last.payload.get("status") != "awaiting_approval":
+            status = "running" if last is None or last.kind == "run.resumed" else last.payload.get("status")
+            raise UserError(f"run {run_id} is not awaiting approval (status: {status})")
+        requests = [e for e in events if e.kind == "approval.requested"]
+        if not requests:
+            raise UserError(f"run {run_id} was stopped for review and cannot be resumed")
+        return requests[-1].payload
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Every run paused on an approval request, with the action and its reasons."""
+        waiting = []
+        for run_id in self.audit.run_ids():
+            try:
+                request = self.pending_request(run_id)
+            except UserError:
+                continue
+            waiting.append({"run_id": run_id, **request, "args": self._requested_args(run_id)})
+        return waiting
+
+    def _requested_args(self, run_id: str) -> dict[str, Any]:
+        """The raw arguments of the paused call: kept in the checkpoint, not in the audit."""
+        saved = self.checkpointer().get_tuple(_thread(run_id))
+        for _task, channel, value in (saved.pending_writes or []) if saved else []:
+            if channel == "__interrupt__":
+                for item in value if isinstance(value, list | tuple) else [value]:
+                    request = getattr(item, "value", None)
+                    if isinstance(request, dict):
+                        return dict(request.get("args", {}))
+        return {}
+
+    def _graph(
+        self,
+        run: RunContext,
+        models: dict[str, Model],
+        pipeline: Pipeline,
+        on_step: Callable[[StepReport], None] | None,
+    ) -> Any:
+        return GraphBuilder(
+            run.team,
             models,
             pipeline,
             run,
             max_steps=self.settings.max_steps,
             max_denials=self.settings.max_denials,
             on_step=on_step,
-        ).build()
+        ).build(checkpointer=self.checkpointer())
+
+    def _drive(
+        self,
+        run: RunContext,
+        models: dict[str, Model],
+        pipeline: Pipeline,
+        graph_input: Any,
+        on_step: Callable[[StepReport], None] | None,
+    ) -> RunResult:
+        graph = self._graph(run, models, pipeline, on_step)
+        config: dict[str, Any] = {
+            **_thread(run.run_id),
+            "recursion_limit": self.settings.max_steps * 7 + 10,
+        }
         try:
-            final = graph.invoke(
-                {"run_id": run_id, "task": task, "messages": [_task_message(task)]},
-                {"recursion_limit": self.settings.max_steps * 6 + 10},
-            )
+            final = graph.invoke(graph_input, config)
         except BaseException as exc:
-            self.audit.append(run_id, "run.end", {"status": "failed", "error": type(exc).__name__})
+            self.audit.append(run.run_id, "run.end", {"status": "failed", "error": type(exc).__name__})
             raise
         finally:
             pipeline.discard_sandbox(run)
+        status, reason = final.get("status", "failed"), final.get("reason")
+        interrupts = final.get("__interrupt__") or []
+        if interrupts:
+            request = dict(interrupts[0].value)
+            status = "awaiting_approval"
+            reason = (
+                f"{request['agent']}'s call to {request['tool']} needs approval: "
+                + "; ".join(request["reasons"])
+                + f" (runtime approve {run.run_id} | runtime deny {run.run_id} --reason ...)"
+            )
+            request["args"] = digest_args(request["args"])
+            self.audit.append(
+                run.run_id, "approval.requested", request, agent=request["agent"], step=request["step"]
+            )
         result = RunResult(
-            run_id=run_id,
-            status=final.get("status", "failed"),
+            run_id=run.run_id,
+            status=status,
             output=final.get("output", ""),
             steps=[StepReport.model_validate(s) for s in final.get("steps", [])],
-            output_dir=str(out),
-            reason=final.get("reason"),
+            output_dir=str(run.output_dir),
+            reason=reason,
         )
         self.audit.append(
-            run_id,
+            run.run_id,
             "run.end",
             {"status": result.status, "reason": result.reason, "steps": len(result.steps)},
         )
@@ -194,6 +324,10 @@ def sandbox_spec(settings: Settings) -> Any:
         memory_mb=settings.sandbox_memory_mb, call_timeout_s=settings.sandbox_call_timeout_s
     )
     return SandboxSpec(image=settings.sandbox_image or image_tag(), limits=limits)
+
+
+def _thread(run_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": run_id}}
 
 
 def _task_message(task: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import interrupt
 
 from runtime.agents import Team
 from runtime.errors import CommitRefused
@@ -44,6 +45,8 @@ class RunState(TypedDict, total=False):
     status: str
     output: str
     reason: str | None
+    untrusted_fragments: list[str]
+    untrusted_sources: list[str]
 
 
 def _agent_node(name: str) -> str:
@@ -72,11 +75,12 @@ class GraphBuilder:
         self.max_steps = max_steps
         self.max_denials = max_denials
 
-    def build(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+    def build(self, checkpointer: Any = None) -> CompiledStateGraph[Any, Any, Any, Any]:
         graph: StateGraph[Any] = StateGraph(RunState)
         for agent in self.team.agents:
             graph.add_node(_agent_node(agent.name), self._make_agent(agent.name))
         graph.add_node("authorize", self._authorize)
+        graph.add_node("approval", self._approval)
         graph.add_node("execute", self._execute)
         graph.add_node("check", self._check)
         graph.add_node("commit", self._commit)
@@ -88,12 +92,15 @@ class GraphBuilder:
         graph.add_edge(START, _agent_node(self.team.entry))
         for agent in self.team.agents:
             graph.add_conditional_edges(_agent_node(agent.name), _route, targets)
-        graph.add_conditional_edges("authorize", _route, {**targets, "execute": "execute"})
+        graph.add_conditional_edges(
+            "authorize", _route, {**targets, "execute": "execute", "approval": "approval"}
+        )
+        graph.add_conditional_edges("approval", _route, {**targets, "execute": "execute"})
         graph.add_edge("execute", "check")
         graph.add_conditional_edges("check", _route, {**targets, "commit": "commit"})
         graph.add_conditional_edges("commit", _route, targets)
         graph.add_edge("finish", END)
-        return graph.compile()
+        return graph.compile(checkpointer=checkpointer)
 
     # ------------------------------------------------------------------ agent turns
 
@@ -157,10 +164,9 @@ class GraphBuilder:
         pending["decision"] = decision.model_dump()
         if decision.outcome == "allow":
             return {"pending": pending, "route": "execute"}
-        report = self._report(call, pending, decision.outcome, decision.reasons, None, None, decision.policy_version)
         if decision.outcome == "require_approval":
-            reason = f"{call.agent}'s call to {call.tool} needs approval: " + "; ".join(decision.reasons)
-            return {"steps": [report], **self._end(state, "awaiting_approval", reason)}
+            return {"pending": pending, "route": "approval"}
+        report = self._report(call, pending, decision.outcome, decision.reasons, None, None, decision.policy_version)
         denials = state.get("denials", 0) + 1
         text = f"denied by policy: {'; '.join(decision.reasons)}"
         update: dict[str, Any] = {
@@ -174,6 +180,45 @@ class GraphBuilder:
             reason = f"{denials} calls were denied (limit {self.max_denials}); last: {call.tool}: " + "; ".join(decision.reasons)
             update.update(self._end(state, "blocked", reason))
         return update
+
+    def _approval(self, state: RunState) -> dict[str, Any]:
+        """Pause the run (LangGraph interrupt, checkpointed) until a human answers."""
+        pending = dict(state["pending"] or {})
+        call = ToolCall.model_validate(pending["call"])
+        decision = pending["decision"]
+        request = {
+            "run_id": self.run.run_id,
+            "step": call.step,
+            "agent": call.agent,
+            "tool": call.tool,
+            "args": call.args,
+            "reasons": decision["reasons"],
+            "provenance": self.pipeline.label_args(self.run, call.args),
+            "untrusted_sources_seen": list(self.run.untrusted_sources),
+        }
+        answer = interrupt(request)
+        pending["started"] = time.perf_counter()
+        approved = bool(answer.get("approved")) and answer.get("step") in (None, call.step)
+        who = str(answer.get("by") or "unknown")
+        why = str(answer.get("reason") or "")
+        self.pipeline.audit.append(
+            self.run.run_id,
+            "approval",
+            {"tool": call.tool, "approved": approved, "by": who, "reason": why},
+            agent=call.agent,
+            step=call.step,
+        )
+        if approved:
+            pending["outcome"] = "require_approval"
+            pending["decision"] = {
+                **decision,
+                "reasons": [*decision["reasons"], f"approved by {who}" + (f": {why}" if why else "")],
+            }
+            return {"pending": pending, "route": "execute"}
+        reasons = [*decision["reasons"], f"denied by {who}" + (f": {why}" if why else "")]
+        report = self._report(call, pending, "deny", reasons, None, None, decision["policy_version"])
+        reason = f"{call.agent}'s call to {call.tool} was denied by {who}" + (f": {why}" if why else "")
+        return {"steps": [report], **self._end(state, "blocked", reason)}
 
     def _execute(self, state: RunState) -> dict[str, Any]:
         pending = dict(state["pending"] or {})
@@ -193,7 +238,12 @@ class GraphBuilder:
         calls = dict(state.get("calls_so_far", {}))
         calls[call.tool] = calls.get(call.tool, 0) + 1
         pending["sandbox_id"] = staged.sandbox_id
-        return {"pending": pending, "calls_so_far": calls}
+        return {
+            "pending": pending,
+            "calls_so_far": calls,
+            "untrusted_fragments": list(self.run.untrusted_fragments),
+            "untrusted_sources": list(self.run.untrusted_sources),
+        }
 
     def _memory_search(self, agent: str) -> Any:
         def search(namespace: str, query: str, k: int) -> list[dict[str, Any]]:
@@ -215,7 +265,7 @@ class GraphBuilder:
         self.pipeline.discard(self.run, call, staged)
         del self.run.staged[call.step]
         reasons = verdict.reasons or [f"the safety node returned {verdict.verdict}"]
-        report = self._report(call, pending, "allow", reasons, verdict.verdict, staged.sandbox_id, pending["decision"]["policy_version"])
+        report = self._report(call, pending, pending.get("outcome", "allow"), reasons, verdict.verdict, staged.sandbox_id, pending["decision"]["policy_version"])
         if verdict.verdict == "escalate":
             reason = f"{call.agent}'s call to {call.tool} was escalated for review: " + "; ".join(reasons)
             return {"steps": [report], **self._end(state, "awaiting_approval", reason)}
@@ -243,7 +293,7 @@ class GraphBuilder:
             text = f"commit refused, nothing was written: {exc}"
             reasons.append(str(exc))
             final_verdict = "block"
-        report = self._report(call, pending, "allow", reasons + verdict.reasons, final_verdict, staged.sandbox_id, pending["decision"]["policy_version"])
+        report = self._report(call, pending, pending.get("outcome", "allow"), reasons + verdict.reasons, final_verdict, staged.sandbox_id, pending["decision"]["policy_version"])
         trust = staged.outcome.trust.value
         return {
             "steps": [report],
@@ -302,6 +352,8 @@ def _route(state: RunState) -> str:
 
 
 def _refusal(step: dict[str, Any]) -> str:
+    if step.get("verdict") == "block":
+        return "blocked by the safety check"
     if step["decision"] == "deny":
         return "denied"
     if step["decision"] == "require_approval":

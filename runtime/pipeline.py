@@ -56,6 +56,7 @@ class Staged:
     changes: ChangeSet
     sandbox_id: str | None
     exec_ms: float
+    actions: list[PendingAction] | None = None  # built once by check, reused by commit
 
 
 @dataclass
@@ -70,6 +71,7 @@ class RunContext:
     input_files: frozenset[str] = frozenset()
     inputs_dir: Path | None = None
     sandbox: Sandbox | None = None
+    resumed: bool = False
     staged: dict[int, Staged] = field(default_factory=dict)
     untrusted_fragments: list[str] = field(default_factory=list)
     untrusted_sources: list[str] = field(default_factory=list)
@@ -270,10 +272,14 @@ class Pipeline:
         return run.sandbox
 
     def _seed_inputs(self, run: RunContext, sandbox: Sandbox) -> None:
-        if run.inputs_dir is None:
-            return
-        for relative in sorted(run.input_files):
-            sandbox.write_file(relative, (run.inputs_dir / relative).read_bytes())
+        """A new box holds the run's inputs, and on resume what the run already committed."""
+        if run.inputs_dir is not None:
+            for relative in sorted(run.input_files):
+                sandbox.write_file(relative, (run.inputs_dir / relative).read_bytes())
+        if run.resumed:
+            for path in sorted(run.output_dir.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    sandbox.write_file(path.relative_to(run.output_dir).as_posix(), path.read_bytes())
 
     def discard_sandbox(self, run: RunContext) -> None:
         if run.sandbox is not None:
@@ -323,7 +329,8 @@ class Pipeline:
 
     def check(self, run: RunContext, call: ToolCall, staged: Staged) -> Verdict:
         """One verdict for everything the call staged: the strictest of its actions."""
-        verdicts = [self.checker.check(action) for action in self.pending_actions(run, call, staged)]
+        staged.actions = self.pending_actions(run, call, staged)
+        verdicts = [self.checker.check(action) for action in staged.actions]
         verdict = _strictest(verdicts)
         self.audit.append(
             run.run_id,
@@ -379,7 +386,7 @@ class Pipeline:
 
     def commit(self, run: RunContext, call: ToolCall, staged: Staged, verdict: Verdict) -> str:
         """Apply what passed (redacted where asked); returns the text the agent sees."""
-        actions = self.pending_actions(run, call, staged)
+        actions = staged.actions if staged.actions is not None else self.pending_actions(run, call, staged)
         if verdict.verdict == "redact":
             self._apply_redactions(run, staged, verdict)
             actions = self.pending_actions(run, call, staged)

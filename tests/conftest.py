@@ -65,7 +65,24 @@ def opa_path() -> Path:
 
 
 def _labelled_containers(client: object) -> set[str]:
-    return {c["Id"] for c in client.api.containers(all=True, filters={"label": "agent-runtime=1"})}  # type: ignore[attr-defined]
+    """Boxes this test process (or a child that has exited) owns; other live runtimes'
+    boxes on the same engine are not this test's leftovers."""
+    mine = set()
+    for c in client.api.containers(all=True, filters={"label": "agent-runtime=1"}):  # type: ignore[attr-defined]
+        owner = (c.get("Labels") or {}).get("agent-runtime.owner-pid", "")
+        if owner == str(os.getpid()) or not _alive(owner):
+            mine.add(c["Id"])
+    return mine
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture

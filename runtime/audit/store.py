@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS events (
     hash      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
+CREATE TABLE IF NOT EXISTS commits (
+    idempotency_key TEXT PRIMARY KEY,
+    seq             INTEGER NOT NULL REFERENCES events(seq)
+);
 """
 
 
@@ -108,6 +112,10 @@ class AuditLog:
                     "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)",
                     (seq, run_id, ts, kind, agent, step, payload_json, prev, digest),
                 )
+                key = (payload or {}).get("idempotency_key") if kind == "commit" else None
+                if key:
+                    # Same transaction as the event: a key is recorded iff its commit is.
+                    self._db.execute("INSERT INTO commits VALUES (?, ?)", (key, seq))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -151,9 +159,7 @@ class AuditLog:
         """True when an action with this key already committed (resume safety)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT 1 FROM events WHERE kind = 'commit' AND "
-                "json_extract(payload, '$.idempotency_key') = ? LIMIT 1",
-                (idempotency_key,),
+                "SELECT 1 FROM commits WHERE idempotency_key = ?", (idempotency_key,)
             ).fetchone()
         return row is not None
 
