@@ -37,8 +37,8 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(runs_app, name="runs")
 app.add_typer(audit_app, name="audit")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 ProjectOpt = Annotated[
@@ -293,6 +293,42 @@ def policy_check(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
         check_bundle(bundle)
         out.print(f"policies compile; bundle {bundle.version}", highlight=False)
         return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@policy_app.command("eval")
+def policy_eval(
+    input_file: Annotated[Path, typer.Option("--input", help="A PolicyInput JSON document.")],
+    engine: Annotated[str, typer.Option("--engine", help="opa or embedded.")] = "opa",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Evaluate one tool-call input against the policies and print the decision."""
+    from runtime.core import build_policy_engine
+    from runtime.errors import UserError
+    from runtime.policy.authorizer import Authorizer
+
+    def body() -> int:
+        try:
+            document = json.loads(input_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read {input_file} as JSON: {exc}") from exc
+        policy_engine = build_policy_engine(_settings(project, policy_engine=engine))
+        try:
+            decision = Authorizer(policy_engine).authorize(document)
+        finally:
+            policy_engine.close()
+        if as_json:
+            print(json.dumps({"outcome": decision.outcome, **decision.model_dump(mode="json")}, indent=2))
+        else:
+            out.print(f"{decision.outcome} ({decision.engine}, {decision.policy_version})", highlight=False)
+            for reason in decision.reasons:
+                out.print(f"  - {reason}", markup=False, highlight=False)
+            if decision.obligations:
+                out.print(f"  obligations: {json.dumps(decision.obligations)}", markup=False)
+        return 0 if decision.outcome == "allow" else 3
 
     raise typer.Exit(_guard(debug, body))
 

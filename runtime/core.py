@@ -50,8 +50,11 @@ class Runtime:
         if self._backend is None:
             from runtime.sandbox.docker import DockerBackend
 
+            # Boxes left by a crashed runtime are reaped before this one starts any.
             self._backend = DockerBackend(
-                spec=sandbox_spec(self.settings), pool_size=self.settings.sandbox_pool_size
+                spec=sandbox_spec(self.settings),
+                pool_size=self.settings.sandbox_pool_size,
+                reap_orphans=True,
             )
             self._closers.append(self._backend.close)
         return self._backend
