@@ -17,6 +17,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import stat
 import uuid
 from pathlib import Path
@@ -71,13 +72,16 @@ def _change(entry: FileEntry, kind: str) -> FileChange:
 # --------------------------------------------------------------------------- validation
 
 
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
 def path_problem(path: str) -> str | None:
     """Why `path` may not leave the box, or None when it is a safe relative path."""
     if not path:
         return "empty path"
     if "\0" in path:
         return "path contains NUL"
-    if path.startswith("/") or path.startswith("\\") or (len(path) > 1 and path[1] == ":"):
+    if path.startswith(("/", "\\")) or _DRIVE.match(path):
         return "absolute path"
     if "\\" in path:
         return "path contains a backslash"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -236,7 +237,11 @@ segment = st.text(
     min_size=1,
     max_size=12,
 ).filter(lambda s: s not in (".", ".."))
-safe_paths = st.lists(segment, min_size=1, max_size=4).map("/".join)
+safe_paths = (
+    st.lists(segment, min_size=1, max_size=4)
+    .map("/".join)
+    .filter(lambda p: not re.match(r"^[A-Za-z]:", p))  # drive-letter look-alikes are refused
+)
 hostile_parts = st.sampled_from(["..", "", ".", "a\0b", "/abs", "back\\slash"])
 
 
