@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -49,6 +50,17 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 
 def _settings(project: Path | None, **overrides: Any) -> Settings:
     return load_settings(project_dir=project.resolve() if project else None, **overrides)
+
+
+@contextmanager
+def _audit_log(project: Path | None) -> Iterator[Any]:
+    from runtime.audit.store import AuditLog
+
+    log = AuditLog(_settings(project).resolved_state_dir / "audit.db")
+    try:
+        yield log
+    finally:
+        log.close()
 
 
 def _guard(debug: bool, action: Callable[[], T]) -> T:
@@ -422,23 +434,18 @@ def sandbox_run(
 @runs_app.command("list")
 def runs_list(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
     """List runs recorded in the audit log."""
-    from runtime.audit.store import AuditLog
-
     def body() -> int:
-        log = AuditLog(_settings(project).resolved_state_dir / "audit.db")
-        try:
+        with _audit_log(project) as log:
             for run_id in log.run_ids():
                 events = log.events(run_id)
                 start = events[0].payload if events else {}
-                end = next((e.payload for e in events if e.kind == "run.end"), {})
+                end: dict[str, Any] = next((e.payload for e in events if e.kind == "run.end"), {})
                 out.print(
                     f"{run_id}  {start.get('team', '?'):<10} {end.get('status', 'running'):<18} "
                     f"{str(start.get('task', ''))[:60]}",
                     markup=False,
                     highlight=False,
                 )
-        finally:
-            log.close()
         return 0
 
     raise typer.Exit(_guard(debug, body))
@@ -452,15 +459,11 @@ def runs_show(
     debug: DebugOpt = False,
 ) -> None:
     """The timeline of one run: every proposal, decision, execution, verdict and commit."""
-    from runtime.audit.store import AuditLog
     from runtime.errors import RunNotFound
 
     def body() -> int:
-        log = AuditLog(_settings(project).resolved_state_dir / "audit.db")
-        try:
+        with _audit_log(project) as log:
             events = log.events(run_id)
-        finally:
-            log.close()
         if not events:
             raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
         if as_json:
@@ -482,14 +485,9 @@ def runs_show(
 @audit_app.command("verify")
 def audit_verify(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
     """Recompute the hash chain; exit 1 and name the first bad event if it was tampered with."""
-    from runtime.audit.store import AuditLog
-
     def body() -> int:
-        log = AuditLog(_settings(project).resolved_state_dir / "audit.db")
-        try:
+        with _audit_log(project) as log:
             report = log.verify()
-        finally:
-            log.close()
         if report.ok:
             out.print(f"audit log intact: {report.events} events")
             return 0
