@@ -439,7 +439,8 @@ def runs_list(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
             for run_id in log.run_ids():
                 events = log.events(run_id)
                 start = events[0].payload if events else {}
-                end: dict[str, Any] = next((e.payload for e in events if e.kind == "run.end"), {})
+                ends = [e.payload for e in events if e.kind == "run.end"]
+                end: dict[str, Any] = ends[-1] if ends else {}
                 out.print(
                     f"{run_id}  {start.get('team', '?'):<10} {end.get('status', 'running'):<18} "
                     f"{str(start.get('task', ''))[:60]}",
