@@ -109,12 +109,17 @@ DecisionOutcome = Literal["allow", "deny", "require_approval"]
 
 
 class Decision(Frozen):
-    """A policy answer. `policy_version` is the content hash of the loaded bundle."""
+    """A policy answer. `policy_version` is the content hash of the loaded bundle.
+
+    `alternatives` are safe ways to reach the goal of a refused call (e.g. the paths or
+    tools the agent may use), plain sentences for the model and the user; often empty.
+    """
 
     allow: bool
     require_approval: bool = False
     reasons: list[str] = Field(default_factory=list)
     obligations: dict[str, Any] = Field(default_factory=dict)
+    alternatives: list[str] = Field(default_factory=list)
     policy_version: str = ""
     decision_id: str | None = None
     engine: str = ""
@@ -258,9 +263,12 @@ VerdictKind = Literal["pass", "redact", "block", "escalate"]
 
 
 class Verdict(Frozen):
+    """The safety node's answer; `alternatives` are safe ways to do what was refused."""
+
     verdict: VerdictKind
     findings: list[Finding] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
+    alternatives: list[str] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- memory

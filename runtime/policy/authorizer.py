@@ -97,12 +97,17 @@ class Authorizer:
         return decision
 
     def safety_verdict(self, input_doc: Mapping[str, Any]) -> dict[str, Any]:
-        """`{"verdict", "reasons"}` from `runtime.safety`; block (fail closed) on any failure."""
+        """`{"verdict", "reasons", "alternatives"}` from `runtime.safety`.
+
+        Any failure to decide is a block (fail closed) with no alternatives.
+        """
         try:
             evaluated = self._evaluate(SAFETY_ENTRYPOINT, dict(input_doc))
             verdict = self._validated(SafetyVerdictDocument, SAFETY_ENTRYPOINT, evaluated.result)
         except DecisionFailure as failure:
-            return {"verdict": "block", "reasons": [f"block (fail closed: {failure})"]}
+            verdict = SafetyVerdictDocument(
+                verdict="block", reasons=[f"block (fail closed: {failure})"]
+            )
         return verdict.model_dump()
 
     # ------------------------------------------------------------------ internals
@@ -138,6 +143,7 @@ class Authorizer:
             require_approval=document.require_approval,
             reasons=list(document.reasons),
             obligations=dict(document.obligations),
+            alternatives=list(document.alternatives),
             policy_version=evaluated.policy_version,
             decision_id=evaluated.decision_id,
             engine=evaluated.engine or self.engine.name,

@@ -4,6 +4,11 @@ Inputs (`PolicyInput`, `MemoryAccessInput`) are defined in `runtime.models`; the
 policy must produce are defined here. The authorizer validates every decision against these
 models and fails closed when one does not fit. `write_schemas()` renders all of them to
 `schemas/*.json`; a test keeps the committed files equal to the generated ones.
+
+Each schema carries a `version` (major.minor): an additive change (a new optional field
+with a default, which every existing policy and consumer still fits) bumps the minor
+number; anything that can break one (a field removed, renamed, retyped or made required)
+bumps the major number, and an input's `schema_version` property with it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ class DecisionDocument(BaseModel):
     """What `data.runtime.authz.decision` and `data.runtime.memory.decision` must evaluate to.
 
     `require_approval: true` pauses the call for a human; `reasons` are plain sentences shown
-    to the model and the user; `obligations` constrain an allowed call (e.g. `timeout_s`).
+    to the model and the user; `obligations` constrain an allowed call (e.g. `timeout_s`);
+    `alternatives` are safe ways to do what a refused call wanted (e.g. the tools the agent
+    may use instead), plain sentences, empty when none exists.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="Decision")
@@ -32,15 +39,21 @@ class DecisionDocument(BaseModel):
     require_approval: StrictBool = False
     reasons: list[StrictStr] = Field(default_factory=list)
     obligations: dict[str, Any] = Field(default_factory=dict)
+    alternatives: list[StrictStr] = Field(default_factory=list)
 
 
 class SafetyVerdictDocument(BaseModel):
-    """What `data.runtime.safety.verdict` must evaluate to."""
+    """What `data.runtime.safety.verdict` must evaluate to.
+
+    `alternatives` are safe ways to do what a blocked or redacted action wanted (e.g. name
+    a secret instead of writing its value), plain sentences, empty when none exists.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="SafetyVerdict")
 
     verdict: Literal["pass", "redact", "block", "escalate"]
     reasons: list[StrictStr] = Field(default_factory=list)
+    alternatives: list[StrictStr] = Field(default_factory=list)
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
@@ -50,13 +63,22 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "safety_verdict": SafetyVerdictDocument,
 }
 
+# 1.1: `alternatives` added to the decision and the safety verdict (additive).
+SCHEMA_VERSIONS: dict[str, str] = {
+    "policy_input": "1.0",
+    "memory_access_input": "1.0",
+    "decision": "1.1",
+    "safety_verdict": "1.1",
+}
+
 
 def json_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema of one document, with a stable `$id`."""
+    """The JSON Schema of one document, with a stable `$id` and its `version`."""
     schema = SCHEMA_MODELS[name].model_json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{SCHEMA_ID_BASE}{name}.json",
+        "version": SCHEMA_VERSIONS[name],
         **schema,
     }
 

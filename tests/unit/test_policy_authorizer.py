@@ -81,6 +81,34 @@ def test_allowed_decision_carries_version_id_and_engine() -> None:
     )
 
 
+def test_refusal_carries_the_policy_alternatives() -> None:
+    answer = {
+        "allow": False,
+        "reasons": ["tool python.run is not granted to agent planner"],
+        "alternatives": ["use a tool granted to agent planner instead: fs.read"],
+    }
+    decision = Authorizer(FakeEngine(answer)).authorize(policy_input())
+    assert decision == Decision(
+        allow=False,
+        reasons=["tool python.run is not granted to agent planner"],
+        alternatives=["use a tool granted to agent planner instead: fs.read"],
+        policy_version="sha256:v1",
+        decision_id="id-1",
+        engine="fake",
+    )
+
+
+def test_fail_closed_decision_offers_no_alternative() -> None:
+    decision = Decision.fail_closed("policy engine unreachable: down", engine="fake")
+    assert decision == Decision(
+        allow=False,
+        reasons=["deny (fail closed: policy engine unreachable: down)"],
+        alternatives=[],
+        engine="fake",
+    )
+    assert decision.outcome == "deny"
+
+
 def test_unreachable_engine_denies_and_says_so() -> None:
     engine = FakeEngine(PolicyUnavailable("policy engine unreachable: connection refused"))
     assert Authorizer(engine).authorize(policy_input()) == denied(
@@ -123,6 +151,9 @@ def test_empty_decision_denies(empty: Any) -> None:
         ({"allow": True, "reasons": [1]}, "reasons.0: Input should be a valid string"),
         ({"allow": True, "grant": "all"}, "grant: Extra inputs are not permitted"),
         ({"reasons": []}, "allow: Field required"),
+        ({"allow": False, "alternatives": "use fs.read"}, "alternatives: Input should be a valid list"),
+        ({"allow": False, "alternatives": [3]}, "alternatives.0: Input should be a valid string"),
+        ({"allow": False, "alternatives": None}, "alternatives: Input should be a valid list"),
         (True, "(document): Input should be a valid dictionary or instance of DecisionDocument"),
     ],
 )
@@ -178,6 +209,18 @@ def test_safety_verdict_passes_a_valid_document_through() -> None:
     assert Authorizer(engine).safety_verdict({"findings": []}) == {
         "verdict": "redact",
         "reasons": ["email"],
+        "alternatives": [],
+    }
+
+
+def test_safety_verdict_carries_the_policy_alternatives() -> None:
+    engine = FakeEngine(
+        {"verdict": "block", "reasons": ["a private_key"], "alternatives": ["name it"]}
+    )
+    assert Authorizer(engine).safety_verdict({"findings": []}) == {
+        "verdict": "block",
+        "reasons": ["a private_key"],
+        "alternatives": ["name it"],
     }
 
 
@@ -191,12 +234,23 @@ def test_safety_verdict_passes_a_valid_document_through() -> None:
             "malformed decision from data.runtime.safety.verdict: verdict: "
             "Input should be 'pass', 'redact', 'block' or 'escalate'",
         ),
+        (
+            {"verdict": "block", "alternatives": "name it"},
+            "malformed decision from data.runtime.safety.verdict: alternatives: "
+            "Input should be a valid list",
+        ),
+        (
+            {"verdict": "block", "alternatives": [{"text": "name it"}]},
+            "malformed decision from data.runtime.safety.verdict: alternatives.0: "
+            "Input should be a valid string",
+        ),
     ],
 )
 def test_safety_verdict_blocks_when_it_cannot_decide(answer: Any, reason: str) -> None:
     assert Authorizer(FakeEngine(answer)).safety_verdict({"findings": []}) == {
         "verdict": "block",
         "reasons": [f"block (fail closed: {reason})"],
+        "alternatives": [],
     }
 
 

@@ -49,6 +49,36 @@ def test_default_deny_decision_fits_the_decision_schema() -> None:
     )
 
 
+def test_refusal_with_alternatives_fits_the_decision_schema() -> None:
+    jsonschema.validate(
+        {
+            "allow": False,
+            "reasons": ["tool python.run is not granted to agent planner"],
+            "alternatives": ["use a tool granted to agent planner instead: fs.read"],
+        },
+        json_schema("decision"),
+    )
+
+
+@pytest.mark.parametrize("name", ["decision", "safety_verdict"])
+@pytest.mark.parametrize("alternatives", ["use fs.read", [1], [None], {"a": "b"}])
+def test_alternatives_must_be_a_list_of_strings(name: str, alternatives: object) -> None:
+    document = {"allow": False} if name == "decision" else {"verdict": "block"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**document, "alternatives": alternatives}, json_schema(name))
+
+
+def test_alternatives_are_an_additive_minor_version() -> None:
+    assert {name: json_schema(name)["version"] for name in SCHEMA_MODELS} == {
+        "policy_input": "1.0",
+        "memory_access_input": "1.0",
+        "decision": "1.1",
+        "safety_verdict": "1.1",
+    }
+    assert "alternatives" not in json_schema("decision")["required"]
+    assert "alternatives" not in json_schema("safety_verdict")["required"]
+
+
 def test_schemas_are_valid_draft_2020_12() -> None:
     for name in SCHEMA_MODELS:
         schema = json.loads((SCHEMAS / f"{name}.json").read_text())
