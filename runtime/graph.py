@@ -26,7 +26,8 @@ from runtime.agents import Team
 from runtime.errors import CommitRefused
 from runtime.llm import AnswerTurn, HandoffTurn, Model, StopTurn, ToolTurn
 from runtime.models import StepReport, ToolCall
-from runtime.pipeline import Pipeline, RunContext
+from runtime.pipeline import Pipeline, RunContext, Staged
+from runtime.staging import effects_from_json, effects_to_json
 from runtime.tools import ToolContext
 
 
@@ -83,8 +84,10 @@ class GraphBuilder:
         graph.add_node("approval", self._approval)
         graph.add_node("execute", self._execute)
         graph.add_node("check", self._check)
+        graph.add_node("escalation", self._escalation)
         graph.add_node("commit", self._commit)
         graph.add_node("finish", self._finish)
+        graph.add_node("answer_review", self._answer_review)
         targets: dict[Hashable, str] = {
             _agent_node(a.name): _agent_node(a.name) for a in self.team.agents
         }
@@ -97,9 +100,13 @@ class GraphBuilder:
         )
         graph.add_conditional_edges("approval", _route, {**targets, "execute": "execute"})
         graph.add_edge("execute", "check")
-        graph.add_conditional_edges("check", _route, {**targets, "commit": "commit"})
+        graph.add_conditional_edges(
+            "check", _route, {**targets, "commit": "commit", "escalation": "escalation"}
+        )
+        graph.add_conditional_edges("escalation", _route, {**targets, "commit": "commit"})
         graph.add_conditional_edges("commit", _route, targets)
-        graph.add_edge("finish", END)
+        graph.add_conditional_edges("finish", _route, {END: END, "answer_review": "answer_review"})
+        graph.add_edge("answer_review", END)
         return graph.compile(checkpointer=checkpointer)
 
     # ------------------------------------------------------------------ agent turns
@@ -187,6 +194,7 @@ class GraphBuilder:
         call = ToolCall.model_validate(pending["call"])
         decision = pending["decision"]
         request = {
+            "kind": "approval",
             "run_id": self.run.run_id,
             "step": call.step,
             "agent": call.agent,
@@ -198,13 +206,11 @@ class GraphBuilder:
         }
         answer = interrupt(request)
         pending["started"] = time.perf_counter()
-        approved = bool(answer.get("approved")) and answer.get("step") in (None, call.step)
-        who = str(answer.get("by") or "unknown")
-        why = str(answer.get("reason") or "")
+        approved, who, why = _answer(answer, call.step)
         self.pipeline.audit.append(
             self.run.run_id,
             "approval",
-            {"tool": call.tool, "approved": approved, "by": who, "reason": why},
+            {"kind": "approval", "tool": call.tool, "approved": approved, "by": who, "reason": why},
             agent=call.agent,
             step=call.step,
         )
@@ -238,6 +244,7 @@ class GraphBuilder:
         calls = dict(state.get("calls_so_far", {}))
         calls[call.tool] = calls.get(call.tool, 0) + 1
         pending["sandbox_id"] = staged.sandbox_id
+        pending["effects"] = effects_to_json(staged.outcome, staged.changes)
         return {
             "pending": pending,
             "calls_so_far": calls,
@@ -254,21 +261,62 @@ class GraphBuilder:
 
         return search
 
+    def _staged(self, call: ToolCall, pending: dict[str, Any]) -> Staged | None:
+        """The call's staged effects: in this process, or rebuilt after a pause or a crash
+        from the checkpointed state and the staging area; None when they were lost."""
+        staged = self.run.staged.get(call.step)
+        if staged is not None:
+            return staged
+        if "effects" not in pending:
+            return None
+        outcome, changes = effects_from_json(pending["effects"])
+        saved = self.run.staging.load(call.step) if self.run.staging is not None else None
+        if saved is not None:
+            changes, contents = saved
+        elif any(c.change != "deleted" and c.kind == "file" for c in changes.changes):
+            return None  # the files were still in a box that is gone
+        else:
+            contents = {}
+        staged = Staged(
+            outcome=outcome,
+            changes=changes,
+            sandbox_id=pending.get("sandbox_id"),
+            exec_ms=0.0,
+            contents=contents,
+        )
+        self.run.staged[call.step] = staged
+        return staged
+
+    def _lost(self, state: RunState, call: ToolCall, pending: dict[str, Any]) -> dict[str, Any]:
+        text = (
+            "the runtime stopped before this call's files were checked; they were lost with "
+            "its sandbox and nothing was committed"
+        )
+        report = self._report(call, pending, pending.get("outcome", "allow"), [text], "block", None, pending["decision"]["policy_version"])
+        return {
+            "steps": [report],
+            "pending": None,
+            "messages": [_msg("tool", call.agent, text, tool=call.tool)],
+            "route": _agent_node(call.agent),
+        }
+
     def _check(self, state: RunState) -> dict[str, Any]:
         pending = dict(state["pending"] or {})
         call = ToolCall.model_validate(pending["call"])
-        staged = self.run.staged[call.step]
+        staged = self._staged(call, pending)
+        if staged is None:
+            return self._lost(state, call, pending)
         verdict = self.pipeline.check(self.run, call, staged)
         pending["verdict"] = verdict.model_dump()
-        if verdict.verdict in ("pass", "redact"):
-            return {"pending": pending, "route": "commit"}
+        if verdict.verdict in ("pass", "redact", "escalate"):
+            self.pipeline.stage(self.run, call, staged, verdict)
+            pending["effects"] = effects_to_json(staged.outcome, staged.changes)
+            route = "escalation" if verdict.verdict == "escalate" else "commit"
+            return {"pending": pending, "route": route}
         self.pipeline.discard(self.run, call, staged)
         del self.run.staged[call.step]
         reasons = verdict.reasons or [f"the safety node returned {verdict.verdict}"]
         report = self._report(call, pending, pending.get("outcome", "allow"), reasons, verdict.verdict, staged.sandbox_id, pending["decision"]["policy_version"])
-        if verdict.verdict == "escalate":
-            reason = f"{call.agent}'s call to {call.tool} was escalated for review: " + "; ".join(reasons)
-            return {"steps": [report], **self._end(state, "awaiting_approval", reason)}
         text = "blocked by the safety check, nothing was committed: " + "; ".join(reasons)
         return {
             "steps": [report],
@@ -277,10 +325,62 @@ class GraphBuilder:
             "route": _agent_node(call.agent),
         }
 
+    def _escalation(self, state: RunState) -> dict[str, Any]:
+        """Hold an escalated action (its effects staged on disk) until a human answers."""
+        pending = dict(state["pending"] or {})
+        call = ToolCall.model_validate(pending["call"])
+        verdict = dict(pending["verdict"])
+        effects = pending["effects"]
+        reasons = list(verdict["reasons"]) or ["the safety node escalated this action"]
+        request = {
+            "kind": "escalation",
+            "run_id": self.run.run_id,
+            "step": call.step,
+            "agent": call.agent,
+            "tool": call.tool,
+            "args": call.args,
+            "reasons": reasons,
+            "findings": [
+                {k: f.get(k) for k in ("type", "detector", "location", "severity", "value_hash")}
+                for f in verdict.get("findings", [])
+            ],
+            "files": [c["path"] for c in effects["changes"]["changes"]],
+            "memory_writes": [w["namespace"] for w in effects["memory_writes"]],
+            "provenance": self.pipeline.label_args(self.run, call.args),
+            "untrusted_sources_seen": list(self.run.untrusted_sources),
+        }
+        answer = interrupt(request)
+        pending["started"] = time.perf_counter()
+        approved, who, why = _answer(answer, call.step)
+        self.pipeline.audit.append(
+            self.run.run_id,
+            "approval",
+            {"kind": "escalation", "tool": call.tool, "approved": approved, "by": who, "reason": why},
+            agent=call.agent,
+            step=call.step,
+        )
+        if approved:
+            verdict["reasons"] = [*reasons, f"released by {who}" + (f": {why}" if why else "")]
+            pending["verdict"] = verdict
+            return {"pending": pending, "route": "commit"}
+        staged = self._staged(call, pending)
+        if staged is not None:
+            self.pipeline.discard(self.run, call, staged)
+            self.run.staged.pop(call.step, None)
+        elif self.run.staging is not None:
+            self.run.staging.drop(call.step)
+        reasons = [*reasons, f"denied by {who}" + (f": {why}" if why else "")]
+        report = self._report(call, pending, pending.get("outcome", "allow"), reasons, "block", pending.get("sandbox_id"), pending["decision"]["policy_version"])
+        reason = f"{call.agent}'s call to {call.tool} was escalated and then denied by {who}" + (f": {why}" if why else "")
+        return {"steps": [report], **self._end(state, "blocked", reason)}
+
     def _commit(self, state: RunState) -> dict[str, Any]:
         pending = dict(state["pending"] or {})
         call = ToolCall.model_validate(pending["call"])
-        staged = self.run.staged.pop(call.step)
+        staged = self._staged(call, pending)
+        self.run.staged.pop(call.step, None)
+        if staged is None:
+            return self._lost(state, call, pending)
         verdict_doc = pending["verdict"]
         from runtime.models import Verdict
 
@@ -309,8 +409,42 @@ class GraphBuilder:
             reasons = "; ".join(verdict.reasons) or "the safety node blocked the answer"
             return {**self._end(state, "blocked", f"the final answer was blocked: {reasons}"), "route": END}
         if verdict.verdict == "escalate":
-            return {**self._end(state, "awaiting_approval", "the final answer was escalated for review"), "route": END}
-        return {"status": "completed", "output": text, "reason": None, "pending": None}
+            held = {**pending, "verdict": verdict.model_dump(), "text": text}
+            return {"pending": held, "route": "answer_review"}
+        return {"status": "completed", "output": text, "reason": None, "pending": None, "route": END}
+
+    def _answer_review(self, state: RunState) -> dict[str, Any]:
+        """Hold an escalated final answer until a human releases or refuses it."""
+        pending = state["pending"] or {}
+        verdict = pending["verdict"]
+        reasons = list(verdict["reasons"]) or ["the safety node escalated the final answer"]
+        request = {
+            "kind": "answer",
+            "run_id": self.run.run_id,
+            "step": state.get("step", 0),
+            "agent": pending["agent"],
+            "tool": "answer",
+            "args": {"answer": pending["answer"]},
+            "reasons": reasons,
+            "findings": [
+                {k: f.get(k) for k in ("type", "detector", "location", "severity", "value_hash")}
+                for f in verdict.get("findings", [])
+            ],
+            "provenance": {},
+            "untrusted_sources_seen": list(self.run.untrusted_sources),
+        }
+        answer = interrupt(request)
+        approved, who, why = _answer(answer, request["step"])
+        self.pipeline.audit.append(
+            self.run.run_id,
+            "approval",
+            {"kind": "answer", "tool": "answer", "approved": approved, "by": who, "reason": why},
+            agent=pending["agent"],
+        )
+        if approved:
+            return {"status": "completed", "output": pending["text"], "reason": None, "pending": None}
+        reason = f"the final answer was escalated and then denied by {who}" + (f": {why}" if why else "")
+        return self._end(state, "blocked", reason)
 
     def _report(
         self,
@@ -345,6 +479,13 @@ def _obligated_timeout(default: float | None, obligations: dict[str, Any]) -> fl
     if not isinstance(obliged, int | float) or obliged <= 0:
         return default
     return float(obliged) if default is None else min(default, float(obliged))
+
+
+def _answer(answer: Any, step: int) -> tuple[bool, str, str]:
+    """(approved, by whom, why) from a resume value; an answer for another step is a no."""
+    document = answer if isinstance(answer, dict) else {}
+    approved = bool(document.get("approved")) and document.get("step") in (None, step)
+    return approved, str(document.get("by") or "unknown"), str(document.get("reason") or "")
 
 
 def _route(state: RunState) -> str:

@@ -19,6 +19,7 @@ from runtime.models import (
     ChangeSet,
     ContentItem,
     Decision,
+    FileChange,
     InputProvenance,
     MemoryAccessInput,
     MemoryProvenance,
@@ -33,6 +34,7 @@ from runtime.models import (
 )
 from runtime.sandbox import changeset
 from runtime.sandbox.base import CommitCaps
+from runtime.staging import StagingArea
 from runtime.tools import StagedMemoryWrite, ToolContext, ToolOutcome
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class Staged:
     changes: ChangeSet
     sandbox_id: str | None
     exec_ms: float
+    contents: dict[str, bytes] | None = None  # changed files' bytes, read once by check
     actions: list[PendingAction] | None = None  # built once by check, reused by commit
 
 
@@ -72,6 +75,7 @@ class RunContext:
     inputs_dir: Path | None = None
     sandbox: Sandbox | None = None
     resumed: bool = False
+    staging: StagingArea | None = None
     staged: dict[int, Staged] = field(default_factory=dict)
     untrusted_fragments: list[str] = field(default_factory=list)
     untrusted_sources: list[str] = field(default_factory=list)
@@ -299,11 +303,12 @@ class Pipeline:
             "untrusted_sources_seen": list(run.untrusted_sources),
         }
         tainted = any(t == Trust.UNTRUSTED for t in self.label_args(run, call.args).values())
-        if not staged.changes.empty and run.sandbox is not None:
+        if not staged.changes.empty:
+            contents = staged.contents or {}
             items = [
                 ContentItem(
                     location=f"file:{change.path}",
-                    text=run.sandbox.read_file(change.path).decode("utf-8", errors="replace"),
+                    text=contents.get(change.path, b"").decode("utf-8", errors="replace"),
                 )
                 for change in staged.changes.changes
                 if change.change != "deleted" and change.kind == "file"
@@ -328,10 +333,44 @@ class Pipeline:
         return actions
 
     def check(self, run: RunContext, call: ToolCall, staged: Staged) -> Verdict:
-        """One verdict for everything the call staged: the strictest of its actions."""
+        """One verdict for everything the call staged: the strictest of its actions.
+
+        The changed files are read out of the box here, once, under the commit rules
+        (paths, kinds, caps, hashes): the bytes checked are the bytes that commit.
+        """
+        if staged.contents is None:
+            try:
+                staged.contents = self._collect(run, staged)
+            except CommitRefused as exc:
+                self._refused(run, call, str(exc))
+                verdict = Verdict(verdict="block", reasons=[str(exc)])
+                self._audit_verdict(run, call, verdict)
+                return verdict
         staged.actions = self.pending_actions(run, call, staged)
         verdicts = [self.checker.check(action) for action in staged.actions]
         verdict = _strictest(verdicts)
+        self._audit_verdict(run, call, verdict)
+        return verdict
+
+    def _collect(self, run: RunContext, staged: Staged) -> dict[str, bytes]:
+        if staged.changes.empty:
+            return {}
+        if run.sandbox is None:
+            raise CommitRefused(
+                "Commit refused, nothing was written: the box holding the staged files is gone"
+            )
+        return changeset.collect(run.sandbox, staged.changes, self.commit_caps)
+
+    def _refused(self, run: RunContext, call: ToolCall, reason: str) -> None:
+        self.audit.append(
+            run.run_id,
+            "commit.refused",
+            {"tool": call.tool, "reason": reason},
+            agent=call.agent,
+            step=call.step,
+        )
+
+    def _audit_verdict(self, run: RunContext, call: ToolCall, verdict: Verdict) -> None:
         self.audit.append(
             run.run_id,
             "verdict",
@@ -353,7 +392,19 @@ class Pipeline:
             agent=call.agent,
             step=call.step,
         )
-        return verdict
+
+    def stage(self, run: RunContext, call: ToolCall, staged: Staged, verdict: Verdict) -> None:
+        """Make a checked call's effects final and durable before the commit (or a pause).
+
+        A `redact` verdict is applied here, to the staged bytes and memory writes (and to
+        the box, so the agent keeps working on the redacted files); then the files' bytes
+        go to the run's staging area, so the commit survives a pause or a crash.
+        """
+        if verdict.verdict == "redact":
+            self._apply_redactions(run, staged, verdict)
+            staged.actions = self.pending_actions(run, call, staged)
+        if run.staging is not None and staged.contents:
+            run.staging.save(call.step, staged.changes, staged.contents)
 
     def check_answer(self, run: RunContext, agent: str, step: int, answer: str) -> tuple[Verdict, str]:
         action = PendingAction(
@@ -386,29 +437,26 @@ class Pipeline:
 
     def commit(self, run: RunContext, call: ToolCall, staged: Staged, verdict: Verdict) -> str:
         """Apply what passed (redacted where asked); returns the text the agent sees."""
+        del verdict  # applied by `stage`; kept in the signature for the graph's record
         actions = staged.actions if staged.actions is not None else self.pending_actions(run, call, staged)
-        if verdict.verdict == "redact":
-            self._apply_redactions(run, staged, verdict)
-            actions = self.pending_actions(run, call, staged)
         key = _idempotency_key(actions, call)
         if self.audit.has_commit(key):
+            self._drop_staged(run, call)
             return staged.outcome.result + "\n[already committed]"
         written: list[str] = []
-        if not staged.changes.empty and run.sandbox is not None:
+        if not staged.changes.empty:
             try:
-                written = changeset.commit(
-                    run.sandbox, staged.changes, run.output_dir, self.commit_caps
+                written = changeset.apply(
+                    staged.changes, staged.contents or {}, run.output_dir, self.commit_caps
                 )
             except CommitRefused as exc:
-                self.audit.append(
-                    run.run_id,
-                    "commit.refused",
-                    {"tool": call.tool, "reason": str(exc)},
-                    agent=call.agent,
-                    step=call.step,
-                )
+                self._refused(run, call, str(exc))
+                self._drop_staged(run, call)
                 raise
-        memory_ids = [self._commit_memory(run, call, write) for write in staged.outcome.memory_writes]
+        memory_ids = [
+            self._commit_memory(run, call, write, record_id=_memory_id(key, index))
+            for index, write in enumerate(staged.outcome.memory_writes)
+        ]
         self.audit.append(
             run.run_id,
             "commit",
@@ -422,15 +470,23 @@ class Pipeline:
             agent=call.agent,
             step=call.step,
         )
+        self._drop_staged(run, call)
         return staged.outcome.result
 
-    def _commit_memory(self, run: RunContext, call: ToolCall, write: StagedMemoryWrite) -> str:
+    def _drop_staged(self, run: RunContext, call: ToolCall) -> None:
+        if run.staging is not None:
+            run.staging.drop(call.step)
+
+    def _commit_memory(
+        self, run: RunContext, call: ToolCall, write: StagedMemoryWrite, *, record_id: str
+    ) -> str:
         record = self.memory.put(
             write.namespace,
             write.text,
             MemoryProvenance(
                 writer_agent=call.agent, run_id=run.run_id, source=write.source, trust=write.trust
             ),
+            record_id=record_id,
         )
         return record.id
 
@@ -438,22 +494,22 @@ class Pipeline:
         by_location: dict[str, list[Any]] = {}
         for finding in verdict.findings:
             by_location.setdefault(finding.location, []).append(finding)
-        if run.sandbox is not None and not staged.changes.empty:
-            before = {c.path for c in staged.changes.changes}
-            for change in staged.changes.changes:
-                findings = by_location.get(f"file:{change.path}")
-                if findings and change.change != "deleted":
-                    text = run.sandbox.read_file(change.path).decode("utf-8", errors="replace")
-                    redacted = self.checker.redact(text, findings)
-                    run.sandbox.write_file(change.path, redacted.encode())
-            refreshed = run.sandbox.snapshot()
-            staged.changes = ChangeSet(
-                changes=[
-                    c.model_copy(update=_entry_update(refreshed.get(c.path)))
-                    for c in staged.changes.changes
-                    if c.path in before
-                ]
-            )
+        contents = staged.contents if staged.contents is not None else {}
+        changes: list[FileChange] = []
+        for change in staged.changes.changes:
+            findings = by_location.get(f"file:{change.path}")
+            if findings and change.change != "deleted" and change.path in contents:
+                text = contents[change.path].decode("utf-8", errors="replace")
+                data = self.checker.redact(text, findings).encode()
+                contents[change.path] = data
+                change = change.model_copy(
+                    update={"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                )
+                if run.sandbox is not None:
+                    # The agent's box keeps the redacted file, not the secret.
+                    run.sandbox.write_file(change.path, data)
+            changes.append(change)
+        staged.changes = ChangeSet(changes=changes)
         for index, write in enumerate(staged.outcome.memory_writes):
             findings = by_location.get(f"memory:{write.namespace}#{index}")
             if findings:
@@ -461,6 +517,7 @@ class Pipeline:
 
     def discard(self, run: RunContext, call: ToolCall, staged: Staged) -> None:
         """A blocked action's staged files are removed from the box; nothing commits."""
+        self._drop_staged(run, call)
         if run.sandbox is not None:
             paths = [
                 c.path for c in staged.changes.changes if c.change != "deleted" and c.kind == "file"
@@ -499,7 +556,7 @@ def _idempotency_key(actions: list[PendingAction], call: ToolCall) -> str:
     return digest.hexdigest()
 
 
-def _entry_update(entry: Any) -> dict[str, Any]:
-    if entry is None:
-        return {}
-    return {"size": entry.size, "sha256": entry.sha256}
+def _memory_id(key: str, index: int) -> str:
+    """A memory write's record id follows from its commit's key: a re-commit after a crash
+    overwrites the same record instead of adding a second one."""
+    return hashlib.sha256(f"{key}\0{index}".encode()).hexdigest()[:32]

@@ -12,7 +12,16 @@ class MemoryStore(Protocol):
     """Namespaced vector memory. Isolation holds at the storage level: one collection per
     namespace, so no query can reach another namespace's records."""
 
-    def put(self, namespace: str, text: str, provenance: MemoryProvenance) -> MemoryRecord: ...
+    def put(
+        self,
+        namespace: str,
+        text: str,
+        provenance: MemoryProvenance,
+        *,
+        record_id: str | None = None,
+    ) -> MemoryRecord:
+        """Store a record; a given `record_id` makes the write idempotent (same id, one record)."""
+        ...
 
     def search(self, namespace: str, query: str, k: int = 5) -> list[MemoryRecord]: ...
 

@@ -94,8 +94,19 @@ class ChromaMemory:
 
     # ----------------------------------------------------------------- MemoryStore
 
-    def put(self, namespace: str, text: str, provenance: MemoryProvenance) -> MemoryRecord:
-        """Store `text` in `namespace`; the store stamps the content hash and the time."""
+    def put(
+        self,
+        namespace: str,
+        text: str,
+        provenance: MemoryProvenance,
+        *,
+        record_id: str | None = None,
+    ) -> MemoryRecord:
+        """Store `text` in `namespace`; the store stamps the content hash and the time.
+
+        With `record_id` the write is an upsert: writing the same id again (a commit
+        repeated after a crash) leaves one record, not two.
+        """
         ns = str(parse_namespace(namespace))
         stamped = provenance.model_copy(
             update={"content_hash": content_hash(text), "created_at": _now_utc()}
@@ -105,8 +116,10 @@ class ChromaMemory:
         }
         metadata["trust"] = stamped.trust.value
         metadata["namespace"] = ns
-        record_id = uuid.uuid4().hex
-        self._collection_for_write(ns).add(ids=[record_id], documents=[text], metadatas=[metadata])
+        record_id = record_id or uuid.uuid4().hex
+        self._collection_for_write(ns).upsert(
+            ids=[record_id], documents=[text], metadatas=[metadata]
+        )
         return MemoryRecord(id=record_id, namespace=ns, text=text, provenance=stamped)
 
     def search(self, namespace: str, query: str, k: int = 5) -> list[MemoryRecord]:

@@ -264,17 +264,48 @@ def commit(sandbox: Sandbox, changeset: ChangeSet, output_dir: Path, caps: Commi
 
     Returns the relative paths written or deleted, in order.
     """
+    return apply(changeset, collect(sandbox, changeset, caps), output_dir, caps)
+
+
+def collect(sandbox: Sandbox, changeset: ChangeSet, caps: CommitCaps) -> dict[str, bytes]:
+    """Check the box-side rules and read every changed file, verified against the snapshot.
+
+    This is the staging half of a commit: the bytes returned are exactly what the safety
+    node checks and what `apply` writes; the box is not read again.
+    """
     validate(changeset, caps)
+    return _read_all(sandbox, changeset, caps)
+
+
+def apply(
+    changeset: ChangeSet, contents: dict[str, bytes], output_dir: Path, caps: CommitCaps
+) -> list[str]:
+    """Write staged `contents` for `changeset` into `output_dir`; all or nothing.
+
+    Every rule is re-checked (the contents may have come back from disk after a pause or a
+    crash): paths, kinds, caps, each file's sha256 against the change set, and the output
+    folder's parents. Returns the relative paths written or deleted, in order.
+    """
+    validate(changeset, caps)
+    problems = []
+    for change in changeset.changes:
+        if change.change == "deleted" or change.kind != "file":
+            continue
+        data = contents.get(change.path)
+        if data is None:
+            problems.append(f"{change.path!r}: staged content is missing")
+        elif change.sha256 and hashlib.sha256(data).hexdigest() != change.sha256:
+            problems.append(f"{change.path!r}: staged content does not match the checked change set")
+    if problems:
+        raise CommitRefused(_refusal(problems))
     root_fd = _open_root(Path(output_dir))
     try:
-        problems = []
         for change in changeset.changes:
             why = _check_target(root_fd, change.path, change)
             if why is not None:
                 problems.append(f"{change.path!r}: {why}")
         if problems:
             raise CommitRefused(_refusal(problems))
-        contents = _read_all(sandbox, changeset, caps)
         done: list[str] = []
         for change in changeset.changes:
             if change.change == "deleted":
@@ -321,4 +352,4 @@ def _read_all(sandbox: Sandbox, changeset: ChangeSet, caps: CommitCaps) -> dict[
     return contents
 
 
-__all__ = ["commit", "diff", "path_problem", "validate"]
+__all__ = ["apply", "collect", "commit", "diff", "path_problem", "validate"]

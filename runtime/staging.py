@@ -1,0 +1,129 @@
+"""The staging area: a call's checked side effects, kept on the host until they commit.
+
+Between the safety check and the commit, the bytes of a call's changed files are written
+under `<state_dir>/runs/<run_id>/staged/step-<n>/`; the rest of its effects (memory writes,
+the text the agent will see, the change set with each file's hash) travel in the run's
+checkpointed graph state (`effects_to_json`). Together they let a run pause for a human
+(`escalate`) and resume in another process after its box is gone, and let a run killed in
+the middle of a commit finish it on `runtime runs resume` without running the tool again.
+Each step directory lands by rename, so a reader sees all of it or none; the bytes are
+verified against the checked change set's hashes when they are applied.
+
+The directory is private (0700): staged content has not yet been redacted when a verdict
+escalates it. It is removed once the step commits or is discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from runtime.models import ChangeSet, Trust
+from runtime.tools import StagedMemoryWrite, ToolOutcome
+
+MANIFEST = "manifest.json"
+
+
+def effects_to_json(outcome: ToolOutcome, changes: ChangeSet) -> dict[str, Any]:
+    """A call's effects without file bytes, for the run's checkpointed graph state."""
+    return {
+        "result": outcome.result,
+        "ok": outcome.ok,
+        "trust": outcome.trust.value,
+        "source": outcome.source,
+        "memory_writes": [
+            {"namespace": w.namespace, "text": w.text, "source": w.source, "trust": w.trust.value}
+            for w in outcome.memory_writes
+        ],
+        "changes": changes.model_dump(mode="json"),
+    }
+
+
+def effects_from_json(document: dict[str, Any]) -> tuple[ToolOutcome, ChangeSet]:
+    outcome = ToolOutcome(
+        result=document["result"],
+        ok=document["ok"],
+        trust=Trust(document["trust"]),
+        source=document["source"],
+        memory_writes=[
+            StagedMemoryWrite(
+                namespace=w["namespace"], text=w["text"], source=w["source"], trust=Trust(w["trust"])
+            )
+            for w in document["memory_writes"]
+        ],
+    )
+    return outcome, ChangeSet.model_validate(document["changes"])
+
+
+class StagingArea:
+    """Per-run staged file contents on disk, one directory per step."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, step: int) -> Path:
+        return self.root / f"step-{step}"
+
+    def save(self, step: int, changes: ChangeSet, contents: dict[str, bytes]) -> Path:
+        """Write the step's checked change set and file bytes durably (replaces a resave)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.root, 0o700)
+        temp = self.root / f".step-{step}.{uuid.uuid4().hex[:8]}.tmp"
+        temp.mkdir(mode=0o700)
+        try:
+            files: dict[str, str] = {}
+            for index, (path, data) in enumerate(sorted(contents.items())):
+                name = f"f{index:05d}"
+                _write_durably(temp / name, data)
+                files[path] = name
+            manifest = {"step": step, "files": files, "changes": changes.model_dump(mode="json")}
+            _write_durably(temp / MANIFEST, json.dumps(manifest).encode())
+            _fsync_dir(temp)
+            target = self.path(step)
+            if target.exists():
+                shutil.rmtree(target)
+            os.rename(temp, target)
+            _fsync_dir(self.root)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return self.path(step)
+
+    def load(self, step: int) -> tuple[ChangeSet, dict[str, bytes]] | None:
+        """The saved change set and bytes of `step`, or None when nothing was staged."""
+        target = self.path(step)
+        manifest_path = target / MANIFEST
+        if not manifest_path.is_file():
+            return None
+        manifest: dict[str, Any] = json.loads(manifest_path.read_bytes())
+        contents = {path: (target / name).read_bytes() for path, name in manifest["files"].items()}
+        return ChangeSet.model_validate(manifest["changes"]), contents
+
+    def drop(self, step: int) -> None:
+        shutil.rmtree(self.path(step), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.root.rmdir()  # only when no other step is staged
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
