@@ -29,7 +29,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-policy_app = typer.Typer(help="Policies in rego/: test, check.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Policies in rego/: test, check, eval, history, rollback.", no_args_is_help=True
+)
 sandbox_app = typer.Typer(help="Sandbox image and containers.", no_args_is_help=True)
 runs_app = typer.Typer(help="Past runs and their timelines.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -380,6 +382,150 @@ def sandbox_ls(debug: DebugOpt = False) -> None:
 
 
 @sandbox_app.command("prune")
+def _policy_history(log: Any, settings: Settings) -> Any:
+    from runtime.policy.versions import PolicyHistory
+
+    return PolicyHistory(settings.resolved_state_dir, log, settings.resolved_policy_dir)
+
+
+def _print_policy_events(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in reversed(rows):
+        detail = {k: v for k, v in row.items() if k not in ("seq", "ts", "kind")}
+        out.print(
+            f"{row['ts'][:19]}  {row['kind']:<21} {json.dumps(detail)}",
+            markup=False, highlight=False,
+        )
+
+
+@policy_app.command("history")
+def policy_history(
+    events: Annotated[
+        bool, typer.Option("--events", help="Every policy event, refused reloads included.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The policy versions this project has run with, newest first; `*` marks the current one."""
+    from runtime.policy.versions import read_bundle_files, short
+
+    def body() -> int:
+        settings = _settings(project)
+        with _audit_log(project) as log:
+            history = _policy_history(log, settings)
+            if events:
+                _print_policy_events(history.events(), as_json)
+                return 0
+            entries = history.entries()
+        on_disk = read_bundle_files(settings.resolved_policy_dir).version
+        current = entries[-1].version if entries else None
+        if as_json:
+            print(json.dumps(
+                {"current": current, "policy_dir": str(settings.resolved_policy_dir),
+                 "on_disk": on_disk,
+                 "versions": [e.model_dump() for e in reversed(entries)]},
+                indent=2,
+            ))
+            return 0
+        if not entries:
+            out.print(
+                "no policy version recorded yet: one is recorded when a runtime first loads "
+                "the policies", markup=False, highlight=False,
+            )
+            return 0
+        for index, entry in enumerate(reversed(entries)):
+            mark = "*" if index == 0 else " "
+            changed = entry.files_changed or {}
+            files = ", ".join(
+                f"{sign}{name}"
+                for sign, key in (("+", "added"), ("-", "removed"), ("~", "modified"))
+                for name in changed.get(key, [])
+            )
+            out.print(
+                f"{mark} {short(entry.version)}  {entry.ts[:19]}  {entry.source:<8}  "
+                f"from {short(entry.from_version):<19}  {files}".rstrip(),
+                markup=False, highlight=False,
+            )
+        if on_disk != current:
+            out.print(
+                f"  {settings.resolved_policy_dir} now holds {short(on_disk)}, which no runtime "
+                "has loaded yet", markup=False, highlight=False,
+            )
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@policy_app.command("rollback")
+def policy_rollback(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="A version from `runtime policy history` (a hash prefix will do)."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the previous policy version (or --to VERSION) back into the policy folder.
+
+    The version is compile-checked first. Only bundle files (.rego, data.json) are replaced;
+    *_test.rego files are left as they are. A running runtime hot-reloads the result.
+    """
+    from runtime.errors import UserError
+    from runtime.policy.versions import compile_check, short
+
+    def body() -> int:
+        settings = _settings(project)
+        binary = Path(settings.opa_binary) if settings.opa_binary else None
+        with _audit_log(project) as log:
+            history = _policy_history(log, settings)
+            plan = history.plan_rollback(to)
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise UserError(
+                        f"rollback rewrites the policy files in {plan.policy_dir}: pass --yes "
+                        "to confirm"
+                    )
+                if not typer.confirm(
+                    f"Write policy version {short(plan.to_version)} over "
+                    f"{short(plan.from_version)} in {plan.policy_dir}?"
+                ):
+                    err.print("nothing changed")
+                    return 1
+            result = history.rollback(
+                plan.to_version,
+                check=lambda path: compile_check(
+                    path, engine=settings.policy_engine, opa_binary=binary
+                ),
+            )
+        if as_json:
+            print(result.model_dump_json(indent=2))
+            return 0
+        out.print(f"{short(result.from_version)} -> {short(result.to_version)}", highlight=False)
+        changed = result.files_changed
+        for label, names in (("added", changed.added), ("removed", changed.removed),
+                             ("restored", changed.modified)):
+            if names:
+                out.print(f"  {label}: {', '.join(names)}", markup=False, highlight=False)
+        if result.tests_left_alone:
+            out.print(
+                f"  left alone (tests are not part of a version): {', '.join(result.tests_left_alone)}",
+                markup=False, highlight=False,
+            )
+        if result.unrecorded_kept:
+            out.print(
+                f"  the edits no runtime had loaded are kept in {result.unrecorded_kept}",
+                markup=False, highlight=False,
+            )
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
 def sandbox_prune(
     everything: Annotated[
         bool, typer.Option("--all", help="Also remove boxes of live runtimes.")
@@ -496,9 +642,14 @@ def audit_verify(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
         return 1
 
     raise typer.Exit(_guard(debug, body))
+    from runtime.audit.store import is_system_stream
 
 
 def main() -> None:
+        if is_system_stream(run_id):
+            raise RunNotFound(
+                f"{run_id!r} is not a run; policy changes: `runtime policy history --events`"
+            )
     app()
 
 

@@ -7,13 +7,14 @@ audit, tools) is constructed here and handed down; nothing deeper reaches for gl
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.agents import Team, load_team
-from runtime.audit.store import AuditLog
+from runtime.audit.store import AuditLog, is_system_stream
 from runtime.errors import ConfigError, RunNotFound, UserError
 from runtime.graph import GraphBuilder
 from runtime.llm import Model, resolve_model
@@ -24,6 +25,12 @@ from runtime.tools import ToolRegistry, builtin_registry
 
 
 class Runtime:
+if TYPE_CHECKING:
+    from runtime.policy.authorizer import Authorizer
+    from runtime.policy.cache import DecisionCache
+    from runtime.policy.versions import PolicyHistory
+    from runtime.policy.watcher import PolicyChange, PolicyWatcher
+
     """Owns the long-lived parts; `exec` runs one task; `close` stops what it started."""
 
     def __init__(self, settings: Settings) -> None:
@@ -39,6 +46,12 @@ class Runtime:
         self._saver: Any = None
 
     # -------------------------------------------------------------- lazily built stages
+        self._decision_cache: DecisionCache | None = None
+        self._policy_history: PolicyHistory | None = None
+        self.policy_watcher: PolicyWatcher | None = None
+        # Runs this process is driving: a hot reload is noted in each of them.
+        self._active_runs: set[str] = set()
+        self._runs_lock = threading.Lock()
 
     def policy_engine(self) -> Any:
         if self._engine is None:
@@ -46,8 +59,58 @@ class Runtime:
             self._closers.append(self._engine.close)
         return self._engine
 
+            self._watch_policies(self._engine)
     def sandbox_backend(self) -> Any:
         if self._backend is None:
+    def policy_history(self) -> PolicyHistory:
+        if self._policy_history is None:
+            from runtime.policy.versions import PolicyHistory
+
+            self._policy_history = PolicyHistory(
+                self.state_dir, self.audit, self.settings.resolved_policy_dir
+            )
+        return self._policy_history
+
+    def _watch_policies(self, engine: Any) -> None:
+        """Record the version the engine started with (edits between runs are changes
+        too), then hot-reload the policy folder unless `policy_watch_interval_s` is 0."""
+        from runtime.policy.watcher import PolicyWatcher
+
+        history = self.policy_history()
+        history.record_activation(engine.policy_version, "startup")
+        if self.settings.policy_watch_interval_s > 0 and hasattr(engine, "reload"):
+            self.policy_watcher = PolicyWatcher(
+                engine,
+                self.settings.resolved_policy_dir,
+                history,
+                interval_s=self.settings.policy_watch_interval_s,
+                on_change=self._note_policy_change,
+            )
+            self.policy_watcher.start()
+            # Closers run in reverse: the watcher stops before the engine closes.
+            self._closers.append(self.policy_watcher.stop)
+
+    def _note_policy_change(self, change: PolicyChange) -> None:
+        """A hot reload, in the timeline of every run this process is driving."""
+        with self._runs_lock:
+            active = sorted(self._active_runs)
+        payload = {"from": change.from_version, "to": change.to_version, "source": change.source}
+        for run_id in active:
+            self.audit.append(run_id, "policy.changed", payload)
+
+    def decision_cache(self) -> DecisionCache | None:
+        """One LRU per Runtime (`policy_cache_size`, 0 = none), shared by its authorizers."""
+        if self._decision_cache is None and self.settings.policy_cache_size > 0:
+            from runtime.policy.cache import DecisionCache
+
+            self._decision_cache = DecisionCache(self.settings.policy_cache_size)
+        return self._decision_cache
+
+    def authorizer(self) -> Authorizer:
+        from runtime.policy.authorizer import Authorizer
+
+        return Authorizer(self.policy_engine(), cache=self.decision_cache())
+
             from runtime.sandbox.docker import DockerBackend
 
             # Boxes left by a crashed runtime are reaped before this one starts any.
@@ -67,10 +130,9 @@ class Runtime:
         return self._memory
 
     def pipeline(self) -> Pipeline:
-        from runtime.policy.authorizer import Authorizer
         from runtime.safety.checker import default_checker
 
-        authorizer = Authorizer(self.policy_engine())
+        authorizer = self.authorizer()
         return Pipeline(
             authorizer=authorizer,
             backend=self.sandbox_backend(),
@@ -191,7 +253,7 @@ class Runtime:
     def pending_request(self, run_id: str) -> dict[str, Any]:
         """The approval request a paused run waits on, or a clear error."""
         events = self.audit.events(run_id)
-        if not events:
+        if not events or is_system_stream(run_id):
             raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
         lifecycle = [e for e in events if e.kind in ("run.end", "run.resumed")]
         last = lifecycle[-1] if lifecycle else None

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     opa_url: str | None = None
     opa_binary: str | None = None
     policy_dir: Path | None = None
+    # Seconds between polls of the policy folder for hot reload; 0 turns the watcher off.
+    policy_watch_interval_s: float = Field(default=1.0, ge=0)
+    # Decisions kept in the authorizer's LRU cache; 0 turns the cache off.
+    policy_cache_size: int = Field(default=10_000, ge=0)
 
     sandbox_image: str | None = None
     sandbox_pool_size: int = Field(default=0, ge=0, le=32)

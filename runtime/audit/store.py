@@ -17,6 +17,10 @@ from runtime.models import Frozen
 
 GENESIS = "0" * 64
 
+# Streams whose id starts with this are not runs (e.g. `@policy`, the policy-change log):
+# run ids are hex, so they can never collide, and `run_ids()` leaves them out.
+SYSTEM_STREAM_PREFIX = "@"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq       INTEGER PRIMARY KEY,
@@ -54,6 +58,11 @@ class VerifyReport(Frozen):
     events: int
     first_bad_seq: int | None = None
     problem: str | None = None
+
+
+def is_system_stream(stream_id: str) -> bool:
+    """True for a reserved stream id such as `@policy`: its events belong to no run."""
+    return stream_id.startswith(SYSTEM_STREAM_PREFIX)
 
 
 def _canonical(value: Any) -> str:
@@ -164,9 +173,12 @@ class AuditLog:
         return row is not None
 
     def run_ids(self) -> list[str]:
+        """Every run, oldest first; system streams (`@...`) are not runs and are left out."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT run_id, MIN(seq) FROM events GROUP BY run_id ORDER BY MIN(seq)"
+                "SELECT run_id, MIN(seq) FROM events WHERE substr(run_id, 1, 1) != ? "
+                "GROUP BY run_id ORDER BY MIN(seq)",
+                (SYSTEM_STREAM_PREFIX,),
             ).fetchall()
         return [r[0] for r in rows]
 

@@ -140,6 +140,7 @@ def test_safety_verdict_from_opa(opa_engine: OpaServerEngine) -> None:
     assert verdict == {
         "verdict": "redact",
         "reasons": ["personal data (email) was found in m and will be redacted"],
+        "alternatives": ["mask the personal data (e.g. j***@example.com) or leave it out"],
     }
 
 

@@ -99,7 +99,14 @@ def test_private_key_in_a_change_set_is_blocked(authorizer: Authorizer) -> None:
             "action": {"kind": "changeset", "tool": "fs.write", "trust": "trusted"},
         }
     )
-    assert verdict == {"verdict": "block", "reasons": ["a private_key was found in out/k"]}
+    assert verdict == {
+        "verdict": "block",
+        "reasons": ["a private_key was found in out/k"],
+        "alternatives": [
+            "refer to the secret by name (an environment variable or a secret store entry), "
+            "never by its value"
+        ],
+    }
 
 
 def test_unknown_entrypoint_is_undefined_not_an_error() -> None:

@@ -8,7 +8,16 @@ import pytest
 
 from runtime.models import ContentItem, Finding, PendingAction, PendingKind, Trust, Verdict
 from runtime.safety.base import SafetyChecker
-from runtime.safety.checker import Checker, default_checker, default_rules, rules_input
+from runtime.safety.checker import (
+    INJECTION_ALTERNATIVE,
+    PII_ALTERNATIVE,
+    SECRET_ALTERNATIVE,
+    Checker,
+    SafetyRulesConfig,
+    default_checker,
+    default_rules,
+    rules_input,
+)
 from runtime.safety.detectors import default_detectors
 from runtime.safety.redact import value_hash
 
@@ -93,6 +102,27 @@ def test_untrusted_injection_on_a_side_effect_blocks(kind: PendingKind) -> None:
 def test_untrusted_sources_seen_count_as_untrusted() -> None:
     verdict = default_checker().check(action(INJECTION, sources=("web:example.org",)))
     assert verdict.verdict == "block"
+
+
+def test_untrusted_sources_seen_make_a_trusted_memory_write_block() -> None:
+    verdict = default_checker().check(
+        action(INJECTION, kind=PendingKind.MEMORY_WRITE, sources=("input:notes.txt",))
+    )
+    assert (verdict.verdict, verdict.reasons, verdict.alternatives) == (
+        "block",
+        [
+            "block: injected instructions from untrusted content: "
+            "instruction_override (high) in out/0.txt"
+        ],
+        [INJECTION_ALTERNATIVE],
+    )
+
+
+def test_untrusted_sources_seen_do_not_block_the_final_answer() -> None:
+    verdict = default_checker().check(
+        action(INJECTION, kind=PendingKind.ANSWER, sources=("web:example.org",))
+    )
+    assert (verdict.verdict, verdict.alternatives) == ("redact", [INJECTION_ALTERNATIVE])
 
 
 def test_injection_in_an_answer_is_redacted_not_blocked() -> None:
@@ -186,7 +216,7 @@ def test_failing_detector_blocks_without_echoing_the_text() -> None:
 
 def test_default_rules_match_the_rego_contract_shape() -> None:
     document = rules_input(action("nothing"), [])
-    assert default_rules(document) == {"verdict": "pass", "reasons": []}
+    assert default_rules(document) == {"verdict": "pass", "reasons": [], "alternatives": []}
 
 
 def test_redact_action_redacts_each_item_with_its_own_findings() -> None:
@@ -217,3 +247,73 @@ def test_one_checker_gives_the_same_findings_from_many_threads() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda t: checker.check(action(t)), texts))
     assert got == expected
+
+
+# --------------------------------------------------------------------------- alternatives
+
+
+def test_secret_in_a_staged_file_offers_referring_to_it_by_name() -> None:
+    verdict = default_checker().check(action(f"key {AWS_KEY_ID}"))
+    assert (verdict.verdict, verdict.alternatives) == ("redact", [SECRET_ALTERNATIVE])
+
+
+def test_blocked_private_key_offers_referring_to_it_by_name() -> None:
+    verdict = default_checker().check(action("mail bob@example.com", "key:\n" + FAKE_RSA_KEY))
+    assert (verdict.verdict, verdict.alternatives) == ("block", [SECRET_ALTERNATIVE])
+
+
+def test_personal_data_offers_masking_or_leaving_it_out() -> None:
+    verdict = default_checker().check(action("Write to alice@example.com", kind=PendingKind.ANSWER))
+    assert verdict.alternatives == [PII_ALTERNATIVE]
+
+
+def test_untrusted_injection_on_a_side_effect_offers_ignoring_the_instructions() -> None:
+    verdict = default_checker().check(
+        action(INJECTION, kind=PendingKind.MESSAGE, trust=Trust.UNTRUSTED)
+    )
+    assert verdict.alternatives == [INJECTION_ALTERNATIVE]
+
+
+def test_clean_action_offers_no_alternative() -> None:
+    assert default_checker().check(action("Sales rose 12% in Q3.")).alternatives == []
+
+
+def test_escalate_mode_escalates_untrusted_injection_with_its_alternative() -> None:
+    config = SafetyRulesConfig(injection_on_side_effect="escalate")
+    verdict = Checker(default_detectors(), lambda doc: default_rules(doc, config)).check(
+        action(INJECTION, trust=Trust.UNTRUSTED)
+    )
+    assert (verdict.verdict, verdict.reasons, verdict.alternatives) == (
+        "escalate",
+        [
+            "escalate: injected instructions from untrusted content: "
+            "instruction_override (high) in out/0.txt"
+        ],
+        [INJECTION_ALTERNATIVE],
+    )
+
+
+def test_rules_alternatives_reach_the_verdict() -> None:
+    answer = {"verdict": "block", "reasons": ["no"], "alternatives": ["do it another way"]}
+    verdict = Checker(default_detectors(), lambda _doc: answer).check(action("clean"))
+    assert verdict == Verdict(verdict="block", reasons=["no"], alternatives=["do it another way"])
+
+
+@pytest.mark.parametrize("alternatives", ["do it another way", [1], [None], {"a": "b"}, None])
+def test_malformed_alternatives_block_without_alternatives(alternatives: Any) -> None:
+    answer = {"verdict": "pass", "reasons": [], "alternatives": alternatives}
+    verdict = Checker(default_detectors(), lambda _doc: answer).check(action("clean"))
+    assert verdict == Verdict(
+        verdict="block",
+        reasons=[
+            "block (fail closed: safety rules failed: "
+            "ValueError: alternatives must be a list of strings)"
+        ],
+    )
+
+
+def test_failing_rules_offer_no_alternative() -> None:
+    def rules(document: dict[str, Any]) -> dict[str, Any]:
+        raise TimeoutError("policy engine timed out")
+
+    assert Checker(default_detectors(), rules).check(action("clean")).alternatives == []
