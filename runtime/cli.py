@@ -223,6 +223,30 @@ def deny_command(
     _answer(run_id, approved=False, by=by, reason=reason, step=step, as_json=as_json, project=project, debug=debug)
 
 
+@runs_app.command("resume")
+def runs_resume(
+    run_id: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    project: ProjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Continue an interrupted run (its process died) from its last checkpoint."""
+    from runtime.core import Runtime
+
+    def body() -> int:
+        with Runtime(_settings(project)) as rt:
+            result = rt.recover(
+                run_id, on_step=_print_progress if not as_json and err.is_terminal else None
+            )
+        if as_json:
+            print(result.model_dump_json(indent=2))
+        else:
+            _print_run(result)
+        return EXIT_BY_STATUS[result.status]
+
+    raise typer.Exit(_guard(debug, body))
+
+
 @runs_app.command("pending")
 def runs_pending(
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -242,10 +266,21 @@ def runs_pending(
         if not waiting:
             out.print("no run is waiting for approval")
         for item in waiting:
+            kind = item.get("kind", "approval")
+            what = {
+                "escalation": f"{item['agent']}'s {item['tool']} was escalated by the safety check",
+                "answer": f"{item['agent']}'s final answer was escalated by the safety check",
+            }.get(kind, f"{item['agent']} wants {item['tool']}")
+            staged = ", ".join(item.get("files", []) + item.get("memory_writes", []))
+            findings = ", ".join(
+                f"{f['type']} at {f['location']} ({f['severity']})" for f in item.get("findings", [])
+            )
             out.print(
-                f"{item['run_id']} step {item['step']}: {item['agent']} wants {item['tool']}\n"
+                f"{item['run_id']} step {item['step']}: {what}\n"
                 f"  args: {json.dumps(item['args'])[:400]}\n"
-                f"  reasons: {'; '.join(item['reasons'])}\n"
+                + (f"  staged: {staged}\n" if staged else "")
+                + (f"  findings: {findings}\n" if findings else "")
+                + f"  reasons: {'; '.join(item['reasons'])}\n"
                 f"  argument provenance: {item['provenance']}\n"
                 f"  untrusted sources seen: {', '.join(item['untrusted_sources_seen']) or 'none'}",
                 markup=False,
@@ -347,41 +382,6 @@ def policy_eval(
     raise typer.Exit(_guard(debug, body))
 
 
-# ---------------------------------------------------------------------------- sandbox
-
-
-@sandbox_app.command("build")
-def sandbox_build(
-    dockerfile: Annotated[
-        bool, typer.Option("--dockerfile", help="Build from sandbox/Dockerfile (needs a registry).")
-    ] = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Build the sandbox image (offline debootstrap by default); skipped when present."""
-    from runtime.sandbox.operator import build_image_cli
-
-    raise typer.Exit(_guard(debug, lambda: build_image_cli(dockerfile=dockerfile, say=err.print)))
-
-
-@sandbox_app.command("ls")
-def sandbox_ls(debug: DebugOpt = False) -> None:
-    """List the runtime's sandbox containers."""
-    from runtime.sandbox.operator import list_sandboxes
-
-    def body() -> int:
-        rows = list_sandboxes()
-        table = Table()
-        for column in ("id", "run", "status", "owner pid", "image"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*[str(row.get(k, "")) for k in ("id", "run", "status", "owner_pid", "image")])
-        out.print(table)
-        return 0
-
-    raise typer.Exit(_guard(debug, body))
-
-
-@sandbox_app.command("prune")
 def _policy_history(log: Any, settings: Settings) -> Any:
     from runtime.policy.versions import PolicyHistory
 
@@ -526,6 +526,41 @@ def policy_rollback(
     raise typer.Exit(_guard(debug, body))
 
 
+# ---------------------------------------------------------------------------- sandbox
+
+
+@sandbox_app.command("build")
+def sandbox_build(
+    dockerfile: Annotated[
+        bool, typer.Option("--dockerfile", help="Build from sandbox/Dockerfile (needs a registry).")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Build the sandbox image (offline debootstrap by default); skipped when present."""
+    from runtime.sandbox.operator import build_image_cli
+
+    raise typer.Exit(_guard(debug, lambda: build_image_cli(dockerfile=dockerfile, say=err.print)))
+
+
+@sandbox_app.command("ls")
+def sandbox_ls(debug: DebugOpt = False) -> None:
+    """List the runtime's sandbox containers."""
+    from runtime.sandbox.operator import list_sandboxes
+
+    def body() -> int:
+        rows = list_sandboxes()
+        table = Table()
+        for column in ("id", "run", "status", "owner pid", "image"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[str(row.get(k, "")) for k in ("id", "run", "status", "owner_pid", "image")])
+        out.print(table)
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
+@sandbox_app.command("prune")
 def sandbox_prune(
     everything: Annotated[
         bool, typer.Option("--all", help="Also remove boxes of live runtimes.")
@@ -580,15 +615,16 @@ def sandbox_run(
 @runs_app.command("list")
 def runs_list(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
     """List runs recorded in the audit log."""
+    from runtime.runs import run_status
+
     def body() -> int:
         with _audit_log(project) as log:
             for run_id in log.run_ids():
                 events = log.events(run_id)
                 start = events[0].payload if events else {}
-                ends = [e.payload for e in events if e.kind == "run.end"]
-                end: dict[str, Any] = ends[-1] if ends else {}
+                status = run_status(events, log.path.parent, run_id)
                 out.print(
-                    f"{run_id}  {start.get('team', '?'):<10} {end.get('status', 'running'):<18} "
+                    f"{run_id}  {start.get('team', '?'):<10} {status:<18} "
                     f"{str(start.get('task', ''))[:60]}",
                     markup=False,
                     highlight=False,
@@ -606,9 +642,14 @@ def runs_show(
     debug: DebugOpt = False,
 ) -> None:
     """The timeline of one run: every proposal, decision, execution, verdict and commit."""
+    from runtime.audit.store import is_system_stream
     from runtime.errors import RunNotFound
 
     def body() -> int:
+        if is_system_stream(run_id):
+            raise RunNotFound(
+                f"{run_id!r} is not a run; policy changes: `runtime policy history --events`"
+            )
         with _audit_log(project) as log:
             events = log.events(run_id)
         if not events:
@@ -642,14 +683,9 @@ def audit_verify(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
         return 1
 
     raise typer.Exit(_guard(debug, body))
-    from runtime.audit.store import is_system_stream
 
 
 def main() -> None:
-        if is_system_stream(run_id):
-            raise RunNotFound(
-                f"{run_id!r} is not a run; policy changes: `runtime policy history --events`"
-            )
     app()
 
 

@@ -20,17 +20,19 @@ from runtime.graph import GraphBuilder
 from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
 from runtime.pipeline import Pipeline, RunContext, digest_args
+from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
+from runtime.staging import StagingArea
 from runtime.tools import ToolRegistry, builtin_registry
 
-
-class Runtime:
 if TYPE_CHECKING:
     from runtime.policy.authorizer import Authorizer
     from runtime.policy.cache import DecisionCache
     from runtime.policy.versions import PolicyHistory
     from runtime.policy.watcher import PolicyChange, PolicyWatcher
 
+
+class Runtime:
     """Owns the long-lived parts; `exec` runs one task; `close` stops what it started."""
 
     def __init__(self, settings: Settings) -> None:
@@ -44,8 +46,6 @@ if TYPE_CHECKING:
         self._backend: Any = None
         self._memory: Any = None
         self._saver: Any = None
-
-    # -------------------------------------------------------------- lazily built stages
         self._decision_cache: DecisionCache | None = None
         self._policy_history: PolicyHistory | None = None
         self.policy_watcher: PolicyWatcher | None = None
@@ -53,15 +53,15 @@ if TYPE_CHECKING:
         self._active_runs: set[str] = set()
         self._runs_lock = threading.Lock()
 
+    # -------------------------------------------------------------- lazily built stages
+
     def policy_engine(self) -> Any:
         if self._engine is None:
             self._engine = build_policy_engine(self.settings)
             self._closers.append(self._engine.close)
+            self._watch_policies(self._engine)
         return self._engine
 
-            self._watch_policies(self._engine)
-    def sandbox_backend(self) -> Any:
-        if self._backend is None:
     def policy_history(self) -> PolicyHistory:
         if self._policy_history is None:
             from runtime.policy.versions import PolicyHistory
@@ -111,6 +111,8 @@ if TYPE_CHECKING:
 
         return Authorizer(self.policy_engine(), cache=self.decision_cache())
 
+    def sandbox_backend(self) -> Any:
+        if self._backend is None:
             from runtime.sandbox.docker import DockerBackend
 
             # Boxes left by a crashed runtime are reaped before this one starts any.
@@ -187,6 +189,7 @@ if TYPE_CHECKING:
             output_dir=out,
             input_files=_input_files(input_dir),
             inputs_dir=input_dir.resolve() if input_dir else None,
+            staging=self._staging(run_id),
         )
         pipeline = self.pipeline()
         self.audit.append(
@@ -224,6 +227,49 @@ if TYPE_CHECKING:
         request = self.pending_request(run_id)
         if step is not None and step != request["step"]:
             raise UserError(f"run {run_id} is waiting on step {request['step']}, not step {step}")
+        run, models, pipeline = self._rebuild(run_id)
+        self.audit.append(
+            run_id,
+            "run.resumed",
+            {"approved": approved, "by": by, "reason": reason, "step": request["step"]},
+        )
+        answer = {"approved": approved, "by": by, "reason": reason, "step": request["step"]}
+        return self._drive(run, models, pipeline, Command(resume=answer), on_step)
+
+    def recover(
+        self, run_id: str, *, on_step: Callable[[StepReport], None] | None = None
+    ) -> RunResult:
+        """Continue a run whose process died (kill -9, power loss) from its last checkpoint.
+
+        Steps that had committed stay committed (their idempotency keys are in the audit);
+        a step caught between its check and its commit commits from the staging area.
+        """
+        events = self.audit.events(run_id)
+        if not events:
+            raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
+        status = run_status(events, self.state_dir, run_id)
+        if status == "awaiting_approval":
+            raise UserError(
+                f"run {run_id} is awaiting approval: answer it with `runtime approve {run_id}` "
+                f"or `runtime deny {run_id} --reason ...`"
+            )
+        if status != "interrupted":
+            raise UserError(
+                f"run {run_id} is {status}; only an interrupted run (its process died) can be resumed"
+            )
+        run, models, pipeline = self._rebuild(run_id)
+        graph = self._graph(run, models, pipeline, on_step)
+        snapshot = graph.get_state(_thread(run_id))
+        if not snapshot.next:
+            self.audit.append(
+                run_id, "run.end", {"status": "failed", "reason": "no checkpoint to resume from"}
+            )
+            raise UserError(f"run {run_id} stopped before its first checkpoint; start it again")
+        self.audit.append(run_id, "run.recovered", {"next": list(snapshot.next)})
+        return self._drive(run, models, pipeline, None, on_step)
+
+    def _rebuild(self, run_id: str) -> tuple[RunContext, dict[str, Model], Pipeline]:
+        """A paused or interrupted run's context, from its `run.start` event and checkpoint."""
         start = self.audit.events(run_id)[0].payload
         team, models = self.load_team(start["team"])
         inputs_dir = Path(start["inputs_dir"]) if start.get("inputs_dir") else None
@@ -236,30 +282,27 @@ if TYPE_CHECKING:
             input_files=frozenset(start.get("inputs", [])),
             inputs_dir=inputs_dir,
             resumed=True,
+            staging=self._staging(run_id),
         )
         pipeline = self.pipeline()
-        graph = self._graph(run, models, pipeline, on_step)
-        values = graph.get_state(_thread(run_id)).values
-        run.untrusted_fragments = list(values.get("untrusted_fragments", []))
-        run.untrusted_sources = list(values.get("untrusted_sources", []))
-        self.audit.append(
-            run_id,
-            "run.resumed",
-            {"approved": approved, "by": by, "reason": reason, "step": request["step"]},
-        )
-        answer = {"approved": approved, "by": by, "reason": reason, "step": request["step"]}
-        return self._drive(run, models, pipeline, Command(resume=answer), on_step)
+        values = self.checkpointer().get_tuple(_thread(run_id))
+        state = values.checkpoint["channel_values"] if values else {}
+        run.untrusted_fragments = list(state.get("untrusted_fragments", []))
+        run.untrusted_sources = list(state.get("untrusted_sources", []))
+        return run, models, pipeline
+
+    def _staging(self, run_id: str) -> StagingArea:
+        return StagingArea(self.state_dir / "runs" / run_id / "staged")
 
     def pending_request(self, run_id: str) -> dict[str, Any]:
         """The approval request a paused run waits on, or a clear error."""
         events = self.audit.events(run_id)
         if not events or is_system_stream(run_id):
             raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
-        lifecycle = [e for e in events if e.kind in ("run.end", "run.resumed")]
-        last = lifecycle[-1] if lifecycle else None
-        if last is None or last.kind != "run.end" or last.payload.get("status") != "awaiting_approval":
-            status = "running" if last is None or last.kind == "run.resumed" else last.payload.get("status")
-            raise UserError(f"run {run_id} is not awaiting approval (status: {status})")
+        status = run_status(events, self.state_dir, run_id)
+        if status != "awaiting_approval":
+            hint = f"; resume it with `runtime runs resume {run_id}`" if status == "interrupted" else ""
+            raise UserError(f"run {run_id} is not awaiting approval (status: {status}){hint}")
         requests = [e for e in events if e.kind == "approval.requested"]
         if not requests:
             raise UserError(f"run {run_id} was stopped for review and cannot be resumed")
@@ -317,20 +360,29 @@ if TYPE_CHECKING:
             **_thread(run.run_id),
             "recursion_limit": self.settings.max_steps * 7 + 10,
         }
+        lock = RunLock(self.state_dir, run.run_id)
+        lock.acquire()
+        with self._runs_lock:
+            self._active_runs.add(run.run_id)
         try:
-            final = graph.invoke(graph_input, config)
+            # durability="sync": each step's checkpoint is on disk before the next step
+            # runs, so a run killed at any point resumes from the step it was in.
+            final = graph.invoke(graph_input, config, durability="sync")
         except BaseException as exc:
             self.audit.append(run.run_id, "run.end", {"status": "failed", "error": type(exc).__name__})
             raise
         finally:
             pipeline.discard_sandbox(run)
+            with self._runs_lock:
+                self._active_runs.discard(run.run_id)
+            lock.release()
         status, reason = final.get("status", "failed"), final.get("reason")
         interrupts = final.get("__interrupt__") or []
         if interrupts:
             request = dict(interrupts[0].value)
             status = "awaiting_approval"
             reason = (
-                f"{request['agent']}'s call to {request['tool']} needs approval: "
+                _pause_reason(request)
                 + "; ".join(request["reasons"])
                 + f" (runtime approve {run.run_id} | runtime deny {run.run_id} --reason ...)"
             )
@@ -389,6 +441,15 @@ def sandbox_spec(settings: Settings) -> Any:
         memory_mb=settings.sandbox_memory_mb, call_timeout_s=settings.sandbox_call_timeout_s
     )
     return SandboxSpec(image=settings.sandbox_image or image_tag(), limits=limits)
+
+
+def _pause_reason(request: dict[str, Any]) -> str:
+    kind = request.get("kind", "approval")
+    if kind == "escalation":
+        return f"{request['agent']}'s call to {request['tool']} was escalated for review: "
+    if kind == "answer":
+        return "the final answer was escalated for review: "
+    return f"{request['agent']}'s call to {request['tool']} needs approval: "
 
 
 def _thread(run_id: str) -> dict[str, Any]:
