@@ -76,8 +76,8 @@ def test_paused_run_survives_restart_and_resumes_on_approval(approval_project: P
         events = log.events(run_id)
         approvals = [e.payload for e in events if e.kind == "approval"]
         assert approvals == [
-                {"kind": "approval", "tool": "fs.write", "approved": True, "by": "alice", "reason": ""}
-            ]
+            {"kind": "approval", "tool": "fs.write", "approved": True, "by": "alice", "reason": ""}
+        ]
         reads = [e.payload for e in events if e.kind == "execution" and e.step == 3]
         assert reads[0]["ok"] is True
         commits = [e.payload["idempotency_key"] for e in events if e.kind == "commit"]
