@@ -83,15 +83,25 @@ def test_first_activation_keeps_exactly_the_bundle_files(
 
     assert entry is not None
     assert (entry.kind, entry.version, entry.source, entry.from_version) == (
-        "policy.activated", version, "startup", None,
+        "policy.activated",
+        version,
+        "startup",
+        None,
     )
     snapshot = history.snapshot_path(version)
-    assert sorted(p.name for p in snapshot.iterdir()) == [
-        "authz.rego", "data.json", "memory.rego", "safety.rego",
-    ]
+    assert sorted(p.name for p in snapshot.iterdir()) == sorted(
+        p.name
+        for p in policy.iterdir()
+        if p.name == "data.json" or (p.suffix == ".rego" and not p.name.endswith("_test.rego"))
+    )
+    assert "authz_test.rego" not in {p.name for p in snapshot.iterdir()}
     assert bundle_bytes(snapshot) == bundle_bytes(policy)
     assert audit.events(POLICY_STREAM)[0].payload == {
-        "from": None, "to": version, "source": "startup", "files_changed": None, "snapshot": True,
+        "from": None,
+        "to": version,
+        "source": "startup",
+        "files_changed": None,
+        "snapshot": True,
     }
 
 
@@ -118,13 +128,17 @@ def test_an_edit_is_a_change_that_names_the_files(
     assert entry is not None
     assert (entry.kind, entry.from_version, entry.version) == ("policy.changed", first, second)
     assert audit.events(POLICY_STREAM)[-1].payload["files_changed"] == {
-        "added": ["extra.rego"], "removed": [], "modified": ["data.json"],
+        "added": ["extra.rego"],
+        "removed": [],
+        "modified": ["data.json"],
     }
     assert bundle_bytes(history.snapshot_path(second)) == bundle_bytes(policy)
     assert audit.verify().ok
 
 
-def test_the_policy_stream_is_not_a_run(history: PolicyHistory, policy: Path, audit: AuditLog) -> None:
+def test_the_policy_stream_is_not_a_run(
+    history: PolicyHistory, policy: Path, audit: AuditLog
+) -> None:
     audit.append("run1", "run.start", {"task": "t"})
     history.record_activation(load_bundle(policy).version, "startup")
     audit.append("run2", "run.start", {"task": "u"})
@@ -145,8 +159,11 @@ def test_a_refused_reload_is_recorded_once_per_hash(
     history.record_activation(load_bundle(policy).version, "reload")
     assert history.record_failure(RELOAD_REFUSED, "sha256:bad", version, "parse error") is True
     assert policy_kinds(audit) == [
-        "policy.activated", "policy.reload_refused", "policy.reload_refused",
-        "policy.changed", "policy.reload_refused",
+        "policy.activated",
+        "policy.reload_refused",
+        "policy.reload_refused",
+        "policy.changed",
+        "policy.reload_refused",
     ]
 
 
@@ -179,15 +196,20 @@ def test_rollback_restores_the_previous_files_and_leaves_tests_alone(
     assert not (policy / "extra.rego").exists()
     assert (policy / "authz_test.rego").read_text() == edited_test
     assert result.files_changed.model_dump() == {
-        "added": [], "removed": ["extra.rego"], "modified": ["data.json"],
+        "added": [],
+        "removed": ["extra.rego"],
+        "modified": ["data.json"],
     }
-    assert result.tests_left_alone == ["authz_test.rego", "memory_test.rego", "safety_test.rego"]
+    assert result.tests_left_alone == sorted(p.name for p in policy.glob("*_test.rego"))
+    assert "authz_test.rego" in result.tests_left_alone
     assert result.unrecorded_kept is None
     assert not [p for p in policy.iterdir() if p.name.startswith(".")]  # no staging leftovers
     event = audit.events(POLICY_STREAM)[-1]
     assert (event.kind, event.payload["from"], event.payload["to"]) == ("policy.rollback", v2, v1)
     assert [(e.source, e.version) for e in history.entries()] == [
-        ("startup", v1), ("reload", v2), ("rollback", v1),
+        ("startup", v1),
+        ("reload", v2),
+        ("rollback", v1),
     ]
     assert audit.verify().ok
 
