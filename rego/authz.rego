@@ -31,6 +31,7 @@ decision := {
 	"allow": false,
 	"require_approval": false,
 	"reasons": sort(deny),
+	"alternatives": sort([a | some a in data.runtime.authz.alternatives]),
 	"obligations": {},
 } if {
 	count(deny) > 0

@@ -29,6 +29,7 @@ test_ungranted_tool_is_denied if {
 		"allow": false,
 		"require_approval": false,
 		"reasons": ["tool python.run is not granted to agent planner"],
+		"alternatives": ["use a tool granted to agent planner instead: fs.list, fs.read, memory.put, memory.search"],
 		"obligations": {},
 	} with input as call("planner", "python.run", "exec", {"code": "print(1)"})
 }
@@ -203,6 +204,7 @@ test_untrusted_argument_on_side_effect_denied_when_configured if {
 		"allow": false,
 		"require_approval": false,
 		"reasons": ["a write call with untrusted arguments (content) is not allowed"],
+		"alternatives": ["ask the user to approve a write call with untrusted arguments (content), or take those arguments from the user's task only"],
 		"obligations": {},
 	} with input as untrusted_write
 		with data.runtime_data.authz.provenance.untrusted_side_effect as "deny"

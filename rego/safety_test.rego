@@ -223,3 +223,11 @@ test_finding_in_two_categories_gets_its_first_categorys_alternative if {
 test_pass_offers_no_alternative if {
 	safety.verdict.alternatives == [] with input as check([], "answer", "untrusted")
 }
+
+test_finding_classified_as_personal_data_by_detector_offers_masking if {
+	safety.verdict == {
+		"verdict": "redact",
+		"reasons": ["personal data (full_name) was found in x and will be redacted"],
+		"alternatives": [pii_alternative],
+	} with input as check([{"type": "full_name", "detector": "pii", "severity": "medium", "location": "x"}], "answer", "trusted")
+}

@@ -151,7 +151,10 @@ def test_empty_decision_denies(empty: Any) -> None:
         ({"allow": True, "reasons": [1]}, "reasons.0: Input should be a valid string"),
         ({"allow": True, "grant": "all"}, "grant: Extra inputs are not permitted"),
         ({"reasons": []}, "allow: Field required"),
-        ({"allow": False, "alternatives": "use fs.read"}, "alternatives: Input should be a valid list"),
+        (
+            {"allow": False, "alternatives": "use fs.read"},
+            "alternatives: Input should be a valid list",
+        ),
         ({"allow": False, "alternatives": [3]}, "alternatives.0: Input should be a valid string"),
         ({"allow": False, "alternatives": None}, "alternatives: Input should be a valid list"),
         (True, "(document): Input should be a valid dictionary or instance of DecisionDocument"),

@@ -48,7 +48,12 @@ def test_analyst_coder_may_write_a_report(authorizer: Authorizer) -> None:
 def test_rogue_planner_may_not_run_python(authorizer: Authorizer) -> None:
     inp = call("planner", "python.run", "exec", {"code": "import os"}, team="rogue")
     assert authorizer.authorize(inp) == decision(
-        False, ["tool python.run is not granted to agent planner"]
+        False,
+        ["tool python.run is not granted to agent planner"],
+        alternatives=[
+            "use a tool granted to agent planner instead: "
+            "fs.list, fs.read, memory.put, memory.search"
+        ],
     )
 
 
@@ -59,6 +64,10 @@ def test_path_escape_is_denied_with_every_reason(authorizer: Authorizer) -> None
         [
             "path /etc/../passwd must be relative to the workspace",
             "path /etc/../passwd must not contain '..'",
+        ],
+        alternatives=[
+            "use a relative path inside the workspace, without '..', "
+            "that matches an allowed glob: *, **/*"
         ],
     )
 
