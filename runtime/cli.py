@@ -163,6 +163,8 @@ def _print_run(result: Any) -> None:
         out.print(f"[green]completed[/green]; committed files in {result.output_dir}")
     else:
         err.print(f"{result.status}: {result.reason}", markup=False, highlight=False, soft_wrap=True)
+        for alternative in result.alternatives:
+            err.print(f"safe alternative: {alternative}", markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- approvals

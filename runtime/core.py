@@ -390,13 +390,15 @@ class Runtime:
             self.audit.append(
                 run.run_id, "approval.requested", request, agent=request["agent"], step=request["step"]
             )
+        steps = [StepReport.model_validate(s) for s in final.get("steps", [])]
         result = RunResult(
             run_id=run.run_id,
             status=status,
             output=final.get("output", ""),
-            steps=[StepReport.model_validate(s) for s in final.get("steps", [])],
+            steps=steps,
             output_dir=str(run.output_dir),
             reason=reason,
+            alternatives=_alternatives_offered(status, final, steps),
         )
         self.audit.append(
             run.run_id,
@@ -441,6 +443,15 @@ def sandbox_spec(settings: Settings) -> Any:
         memory_mb=settings.sandbox_memory_mb, call_timeout_s=settings.sandbox_call_timeout_s
     )
     return SandboxSpec(image=settings.sandbox_image or image_tag(), limits=limits)
+
+
+def _alternatives_offered(status: str, final: dict[str, Any], steps: list[StepReport]) -> list[str]:
+    """A blocked run carries the safe alternatives of the refusal that ended it."""
+    if status != "blocked":
+        return []
+    if final.get("alternatives"):
+        return list(final["alternatives"])
+    return list(steps[-1].alternatives) if steps else []
 
 
 def _pause_reason(request: dict[str, Any]) -> str:

@@ -48,6 +48,7 @@ class RunState(TypedDict, total=False):
     reason: str | None
     untrusted_fragments: list[str]
     untrusted_sources: list[str]
+    alternatives: list[str]
 
 
 def _agent_node(name: str) -> str:
@@ -173,9 +174,9 @@ class GraphBuilder:
             return {"pending": pending, "route": "execute"}
         if decision.outcome == "require_approval":
             return {"pending": pending, "route": "approval"}
-        report = self._report(call, pending, decision.outcome, decision.reasons, None, None, decision.policy_version)
+        report = self._report(call, pending, decision.outcome, decision.reasons, None, None, decision.policy_version, decision.alternatives)
         denials = state.get("denials", 0) + 1
-        text = f"denied by policy: {'; '.join(decision.reasons)}"
+        text = f"denied by policy: {'; '.join(decision.reasons)}" + _offer(decision.alternatives)
         update: dict[str, Any] = {
             "steps": [report],
             "denials": denials,
@@ -316,8 +317,8 @@ class GraphBuilder:
         self.pipeline.discard(self.run, call, staged)
         del self.run.staged[call.step]
         reasons = verdict.reasons or [f"the safety node returned {verdict.verdict}"]
-        report = self._report(call, pending, pending.get("outcome", "allow"), reasons, verdict.verdict, staged.sandbox_id, pending["decision"]["policy_version"])
-        text = "blocked by the safety check, nothing was committed: " + "; ".join(reasons)
+        report = self._report(call, pending, pending.get("outcome", "allow"), reasons, verdict.verdict, staged.sandbox_id, pending["decision"]["policy_version"], verdict.alternatives)
+        text = "blocked by the safety check, nothing was committed: " + "; ".join(reasons) + _offer(verdict.alternatives)
         return {
             "steps": [report],
             "pending": None,
@@ -407,7 +408,8 @@ class GraphBuilder:
         verdict, text = self.pipeline.check_answer(self.run, pending["agent"], state.get("step", 0), pending["answer"])
         if verdict.verdict == "block":
             reasons = "; ".join(verdict.reasons) or "the safety node blocked the answer"
-            return {**self._end(state, "blocked", f"the final answer was blocked: {reasons}"), "route": END}
+            ended = self._end(state, "blocked", f"the final answer was blocked: {reasons}")
+            return {**ended, "alternatives": list(verdict.alternatives), "route": END}
         if verdict.verdict == "escalate":
             held = {**pending, "verdict": verdict.model_dump(), "text": text}
             return {"pending": held, "route": "answer_review"}
@@ -455,6 +457,7 @@ class GraphBuilder:
         verdict: str | None,
         sandbox_id: str | None,
         policy_version: str,
+        alternatives: list[str] | None = None,
     ) -> dict[str, Any]:
         elapsed = (time.perf_counter() - pending["started"]) * 1000
         report = StepReport(
@@ -467,6 +470,7 @@ class GraphBuilder:
             sandbox_id=sandbox_id,
             duration_ms=round(elapsed, 3),
             policy_version=policy_version,
+            alternatives=list(alternatives or []),
         )
         if self.on_step is not None:
             self.on_step(report)
@@ -486,6 +490,11 @@ def _answer(answer: Any, step: int) -> tuple[bool, str, str]:
     document = answer if isinstance(answer, dict) else {}
     approved = bool(document.get("approved")) and document.get("step") in (None, step)
     return approved, str(document.get("by") or "unknown"), str(document.get("reason") or "")
+
+
+def _offer(alternatives: list[str]) -> str:
+    """The safe alternatives a policy named for a refusal, as a clause for the reason."""
+    return f" (safe alternative: {'; '.join(alternatives)})" if alternatives else ""
 
 
 def _route(state: RunState) -> str:

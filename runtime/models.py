@@ -308,6 +308,7 @@ class StepReport(Frozen):
     sandbox_id: str | None = None
     duration_ms: float
     policy_version: str = ""
+    alternatives: list[str] = Field(default_factory=list)
 
 
 class RunResult(Frozen):
@@ -320,3 +321,4 @@ class RunResult(Frozen):
     steps: list[StepReport] = Field(default_factory=list)
     output_dir: str | None = None
     reason: str | None = None
+    alternatives: list[str] = Field(default_factory=list)

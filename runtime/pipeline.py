@@ -159,6 +159,7 @@ class Pipeline:
                 "tool": call.tool,
                 "decision": decision.outcome,
                 "reasons": decision.reasons,
+                "alternatives": decision.alternatives,
                 "obligations": decision.obligations,
                 "policy_version": decision.policy_version,
                 "decision_id": decision.decision_id,
@@ -378,6 +379,7 @@ class Pipeline:
                 "tool": call.tool,
                 "verdict": verdict.verdict,
                 "reasons": verdict.reasons,
+                "alternatives": verdict.alternatives,
                 "findings": [
                     {
                         "type": f.type,
@@ -540,10 +542,12 @@ def _strictest(verdicts: list[Verdict]) -> Verdict:
     if not verdicts:
         return Verdict(verdict="pass")
     worst = max(verdicts, key=lambda v: _ORDER[v.verdict])
+    alternatives = [a for v in verdicts if v.verdict == worst.verdict for a in v.alternatives]
     return Verdict(
         verdict=worst.verdict,
         findings=[f for v in verdicts for f in v.findings],
         reasons=[r for v in verdicts for r in v.reasons],
+        alternatives=list(dict.fromkeys(alternatives)),
     )
 
 

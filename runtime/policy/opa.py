@@ -29,8 +29,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -158,7 +160,9 @@ class ManagedOpaProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> None:
+    def start(self, load: Path | None = None) -> None:
+        """Start the server on a free loopback port; `load` is a folder of policy and data
+        files it loads at start-up, compiled together (so rules may refer across files)."""
         last_error = ""
         for _attempt in range(3):
             self.port = free_loopback_port()
@@ -173,21 +177,26 @@ class ManagedOpaProcess:
                     "error",
                     "--set",
                     "decision_logs.console=true",
+                    *([str(load)] if load is not None else []),
                 ],
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stdout=subprocess.PIPE,  # start-up errors go to stdout
+                stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
-            assert self.process.stderr is not None
+            assert self.process.stdout is not None
             self._drain = threading.Thread(
-                target=self._drain_log, args=(self.process.stderr,), daemon=True
+                target=self._drain_log, args=(self.process.stdout,), daemon=True
             )
             self._drain.start()
             if self._wait_healthy():
                 return
             last_error = self.describe_failure()
             self.stop()
+            if load is not None:
+                refused = load_refusal(self.log_tail, load)
+                if refused is not None:
+                    raise PolicyCompileError(refused)
         raise OpaUnavailable(f"OPA server did not start: {last_error}")
 
     def _drain_log(self, stream: IO[bytes]) -> None:
@@ -230,8 +239,8 @@ class ManagedOpaProcess:
                 process.wait(timeout=5)
         if self._drain is not None:
             self._drain.join(timeout=2)
-        if process.stderr is not None:
-            process.stderr.close()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @dataclass
@@ -380,10 +389,18 @@ class OpaServerEngine:
     def _open_link(self, url: str | None, bundle: PolicyBundle | None) -> ServerLink:
         """Connect to `url`, or start a managed server; push `bundle` when given."""
         process: ManagedOpaProcess | None = None
+        to_push = bundle
         if url is None:
             assert self._opa_binary is not None
             process = ManagedOpaProcess(self._opa_binary)
-            process.start()
+            if bundle is not None:
+                # A managed server loads the whole bundle at start-up: one compile, so
+                # modules of a package split across files may use each other's rules.
+                with tempfile.TemporaryDirectory(prefix="runtime-opa-") as staging:
+                    process.start(write_bundle(bundle, Path(staging)))
+                to_push = None  # loaded at start-up; nothing to push
+            else:
+                process.start()
             url = process.url
         url = url.rstrip("/")
         link = ServerLink(
@@ -394,9 +411,9 @@ class OpaServerEngine:
             version=bundle.version if bundle is not None else "",
             process=process,
         )
-        if bundle is not None:
+        if to_push is not None:
             try:
-                self._push(link, bundle, previous=None)
+                self._push(link, to_push, previous=None)
             except BaseException:
                 link.close()
                 raise
@@ -467,8 +484,7 @@ class OpaServerEngine:
     def _push(self, link: ServerLink, bundle: PolicyBundle, previous: PolicyBundle | None) -> None:
         """Upload modules then data; on a refused module, restore `previous`."""
         try:
-            for module_id, source in sorted(bundle.modules.items()):
-                put_policy(link, module_id, source)
+            push_modules(link, bundle.modules)
             if previous is not None:
                 for module_id in sorted(set(previous.modules) - set(bundle.modules)):
                     link.admin.delete_policy(module_id)
@@ -507,12 +523,54 @@ def put_data(link: ServerLink, data: Any) -> None:
         raise PolicyCompileError(f"OPA refused the data document: {opa_error_message(response)}")
 
 
+def load_refusal(log_lines: collections.deque[str], folder: Path) -> str | None:
+    """`OPA refused <module>: <error>` when OPA exited because a loaded file did not compile."""
+    prefix = f"{folder}/"
+    for line in log_lines:
+        if "initialization error" not in line or prefix not in line:
+            continue
+        detail = line.split(prefix, 1)[1]
+        module, _, rest = detail.partition(":")
+        message = rest.split(":", 1)[1].strip() if rest[:1].isdigit() else rest.strip()
+        return f"OPA refused {module}: {message}"
+    return None
+
+
+def write_bundle(bundle: PolicyBundle, folder: Path) -> Path:
+    """The bundle's modules and its merged data as files OPA can load from `folder`."""
+    for module_id, source in bundle.modules.items():
+        target = folder / "policies" / module_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source)
+    (folder / "policies" / "data.json").write_text(json.dumps(bundle.data))
+    return folder / "policies"
+
+
+def push_modules(link: ServerLink, modules: Mapping[str, str]) -> None:
+    """PUT every module; OPA compiles each PUT against the modules it already holds, so a
+    rule that uses one from a later file (same package, split across files) fails until
+    that file is in. Retry the refused ones while each pass makes progress; the error
+    that remains when nothing more goes in is the real one."""
+    waiting = dict(sorted(modules.items()))
+    while waiting:
+        refused: dict[str, str] = {}
+        last_error: PolicyCompileError | None = None
+        for module_id, source in waiting.items():
+            try:
+                put_policy(link, module_id, source)
+            except PolicyCompileError as exc:
+                refused[module_id] = source
+                last_error = exc
+        if last_error is not None and len(refused) == len(waiting):
+            raise last_error
+        waiting = refused
+
+
 def restore(link: ServerLink, previous: PolicyBundle, failed: PolicyBundle) -> None:
     with contextlib.suppress(Exception):
         for module_id in sorted(set(failed.modules) - set(previous.modules)):
             link.admin.delete_policy(module_id)
-        for module_id, source in sorted(previous.modules.items()):
-            put_policy(link, module_id, source)
+        push_modules(link, previous.modules)
         put_data(link, previous.data)
 
 
