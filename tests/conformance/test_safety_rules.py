@@ -10,8 +10,6 @@ are covered: `block` (shipped) and `escalate` (a copy of rego/ with that one val
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from runtime.policy.base import SAFETY_ENTRYPOINT, PolicyEngine
 from runtime.policy.embedded import EmbeddedEngine
 from runtime.policy.opa import OpaServerEngine
 from runtime.safety.checker import SafetyRulesConfig, default_rules, rules_input
+from tests.conformance.patched_policy import patched_engines
 from tests.conformance.test_policy_engines import corpus
 
 pytestmark = pytest.mark.opa
@@ -100,28 +99,18 @@ def agree(
     return on_opa
 
 
-@pytest.fixture(scope="module")
-def escalate_policy(tmp_path_factory: pytest.TempPathFactory, policy_dir: Path) -> Path:
-    """A copy of rego/ whose data escalates untrusted injection instead of blocking it."""
-    target = tmp_path_factory.mktemp("escalate") / "rego"
-    shutil.copytree(policy_dir, target, ignore=shutil.ignore_patterns("*_test.rego"))
-    data = json.loads((target / "data.json").read_text(encoding="utf-8"))
-    data["runtime_data"]["safety"]["injection_on_side_effect"] = "escalate"
-    (target / "data.json").write_text(json.dumps(data), encoding="utf-8")
-    return target
+def escalate_injection(data: dict[str, Any]) -> None:
+    data["safety"]["injection_on_side_effect"] = "escalate"
 
 
 @pytest.fixture(scope="module")
 def escalate_engines(
-    opa_binary: Path, escalate_policy: Path
+    tmp_path_factory: pytest.TempPathFactory, policy_dir: Path, opa_binary: Path
 ) -> Iterator[tuple[OpaServerEngine, EmbeddedEngine]]:
-    opa = OpaServerEngine(escalate_policy, opa_binary=opa_binary)
-    embedded = EmbeddedEngine(escalate_policy)
-    try:
-        yield opa, embedded
-    finally:
-        embedded.close()
-        opa.close()
+    """Both engines over rego/ with untrusted injection escalated instead of blocked."""
+    target = tmp_path_factory.mktemp("escalate") / "rego"
+    with patched_engines(policy_dir, target, opa_binary, escalate_injection) as engines:
+        yield engines
 
 
 @corpus(400)
