@@ -193,6 +193,10 @@ def test_denied_first_call_starts_no_sandbox(runtime: Runtime) -> None:
     assert result.reason == (
         "planner's call to python.run was denied: tool python.run is not granted to agent planner"
     )
+    # The refusal names what the agent may do instead (from rego/authz_alternatives.rego).
+    assert len(result.alternatives) == 1
+    assert result.alternatives[0].startswith("use a tool granted to agent planner instead: ")
+    assert "fs.read" in result.alternatives[0] and "python.run" not in result.alternatives[0]
     kinds = [e.kind for e in runtime.audit.events(result.run_id)]
     assert "sandbox.acquired" not in kinds and "execution" not in kinds
 

@@ -19,6 +19,7 @@ import pytest
 from runtime.core import Runtime
 from runtime.llm import ScriptedModel
 from runtime.models import RunResult
+from runtime.safety.checker import SECRET_ALTERNATIVE
 from tests.integration.test_exec import add_team, events_by_step, runtime  # noqa: F401
 
 pytestmark = [
@@ -222,8 +223,11 @@ def test_private_key_is_blocked_and_the_agent_sees_the_refusal(
         "agent": "coder",
         "tool": "fs.write",
         "trust": "trusted",
-        "content": f"blocked by the safety check, nothing was committed: {refusal}",
+        "content": f"blocked by the safety check, nothing was committed: {refusal} "
+        f"(safe alternative: {SECRET_ALTERNATIVE})",
     }
+    assert result.steps[0].alternatives == result.alternatives == [SECRET_ALTERNATIVE]
+    assert verdict["alternatives"] == [SECRET_ALTERNATIVE]
     assert not any(KEY_BODY[0] in m["content"] for m in seen_messages[-1][1])
 
 
@@ -397,7 +401,15 @@ def test_injected_instruction_is_denied_when_the_policy_says_deny(
         1: PIPELINE_ORDER,
         2: ["proposal", "decision"],
     }
-    assert seen_messages[-1][1][-1]["content"] == f"denied by policy: {why}"
+    alternative = (
+        "ask the user to approve a write call with untrusted arguments (content), "
+        "or take those arguments from the user's task only"
+    )
+    assert result.steps[1].alternatives == result.alternatives == [alternative]
+    # The agent is told why, and what it could do instead.
+    assert seen_messages[-1][1][-1]["content"] == (
+        f"denied by policy: {why} (safe alternative: {alternative})"
+    )
 
 
 def test_paraphrased_injection_passes_provenance_but_the_safety_node_blocks_it(
