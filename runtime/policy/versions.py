@@ -381,7 +381,14 @@ class PolicyHistory:
     # ------------------------------------------------------------------ rollback
 
     def plan_rollback(self, to: str | None = None) -> RollbackPlan:
-        """The version a rollback would write (the previous one, or `to`), and what it replaces."""
+        """The version a rollback would write (the previous one, or `to`), and what it replaces.
+
+        Under the lock, so a reload a watcher is in the middle of is recorded first.
+        """
+        with self.lock():
+            return self._plan_rollback(to)
+
+    def _plan_rollback(self, to: str | None) -> RollbackPlan:
         entries = self.entries()
         if not entries:
             raise UserError(
@@ -414,7 +421,7 @@ class PolicyHistory:
         as a snapshot first, so a rollback never loses work.
         """
         with self.lock():
-            plan = self.plan_rollback(to)
+            plan = self._plan_rollback(to)
             target = self.load_snapshot(plan.to_version)
             try:
                 check(self.snapshot_path(plan.to_version))

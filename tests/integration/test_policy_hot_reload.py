@@ -110,6 +110,8 @@ def test_an_edit_is_hot_reloaded_recorded_and_snapshotted(
     grant_planner_python(policy)
     second = load_bundle(policy).version
     wait_for(lambda: reasons(runtime) == GRANTED, "the edit to take effect")
+    # The swap comes first, the record right after it (same poll, under the policy lock).
+    wait_for(lambda: len(policy_events(runtime)) == 2, "the reload to be recorded")
 
     decision = runtime.authorizer().authorize(PLANNER_RUNS_CODE)
     assert (decision.allow, decision.policy_version, decision.engine) == (
@@ -248,6 +250,10 @@ def test_rollback_via_the_cli_restores_the_files_and_the_next_decision(
     grant_planner_python(policy)
     second = load_bundle(policy).version
     wait_for(lambda: reasons(runtime) == GRANTED, "the edit to take effect")
+    wait_for(
+        lambda: [e.version for e in runtime.policy_history().entries()] == [first, second],
+        "the reload to be recorded",
+    )
 
     done = run_cli(project, "policy", "rollback", "--yes", env=env)
 
@@ -285,9 +291,7 @@ def test_rollback_via_the_cli_restores_the_files_and_the_next_decision(
     ]
 
 
-def test_policy_history_json_is_newest_first(
-    project: Path, opa_for: Callable[[str], Path | None]
-) -> None:
+def test_policy_history_json_is_newest_first(project: Path) -> None:
     settings = settings_for(project, "embedded", None, policy_watch_interval_s=0)
     with Runtime(settings) as rt:
         first = rt.policy_engine().policy_version
@@ -332,6 +336,7 @@ def test_policy_history_json_is_newest_first(
         ),
         ("two", [], "error: rollback rewrites the policy files in {policy}: pass --yes to confirm"),
     ],
+    ids=["no-history", "one-version", "unknown-version", "no-yes-without-a-terminal"],
 )
 def test_rollback_refuses_bad_input_with_one_line(
     project: Path, setup: str, args: list[str], message: str
@@ -388,7 +393,11 @@ def test_a_hot_reload_during_a_run_is_noted_in_the_run(
             # The rogue planner's first call is denied; the policy changes before it gives up.
             if step.step == 1:
                 grant_planner_python(project / "rego")
-                wait_for(lambda: rt.policy_engine().policy_version != old, "the reload")
+                run_id = rt.audit.run_ids()[-1]
+                wait_for(
+                    lambda: "policy.changed" in [e.kind for e in rt.audit.events(run_id)],
+                    "the reload to be noted in the run",
+                )
 
         result = rt.exec("list the root folder", "rogue", on_step=edit_and_wait)
         new = rt.policy_engine().policy_version
