@@ -350,38 +350,73 @@ def policy_check(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
 
 @policy_app.command("eval")
 def policy_eval(
-    input_file: Annotated[Path, typer.Option("--input", help="A PolicyInput JSON document.")],
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="The input document: a PolicyInput (authz), a MemoryAccessInput (memory) "
+            "or a safety input (safety), as JSON.",
+        ),
+    ],
     engine: Annotated[str, typer.Option("--engine", help="opa or embedded.")] = "opa",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    entrypoint: Annotated[
+        str, typer.Option("--entrypoint", help="authz, memory or safety.")
+    ] = "authz",
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"decision": {...}, "rules": [...]}.')
+    ] = False,
     project: ProjectOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Evaluate one tool-call input against the policies and print the decision."""
+    """Evaluate one input against the policies; print the decision and the rules that produced it."""
     from runtime.core import build_policy_engine
     from runtime.errors import UserError
-    from runtime.policy.authorizer import Authorizer
+    from runtime.policy.explain import ENTRYPOINTS, explain_decision
 
     def body() -> int:
+        if entrypoint not in ENTRYPOINTS:
+            raise UserError(f"unknown entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}")
         try:
             document = json.loads(input_file.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"cannot read {input_file} as JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise UserError(f"{input_file} holds JSON but not an object")
         policy_engine = build_policy_engine(_settings(project, policy_engine=engine))
         try:
-            decision = Authorizer(policy_engine).authorize(document)
+            explained = explain_decision(policy_engine, entrypoint, document)
         finally:
             policy_engine.close()
         if as_json:
-            print(json.dumps({"outcome": decision.outcome, **decision.model_dump(mode="json")}, indent=2))
+            print(json.dumps(explained.document(), indent=2, ensure_ascii=False))
         else:
-            out.print(f"{decision.outcome} ({decision.engine}, {decision.policy_version})", highlight=False)
-            for reason in decision.reasons:
-                out.print(f"  - {reason}", markup=False, highlight=False)
-            if decision.obligations:
-                out.print(f"  obligations: {json.dumps(decision.obligations)}", markup=False)
-        return 0 if decision.outcome == "allow" else 3
+            _print_explained(explained)
+        return 0 if explained.outcome in ("allow", "pass", "redact") else 3
 
     raise typer.Exit(_guard(debug, body))
+
+
+def _print_explained(explained: Any) -> None:
+    """The decision, then the rules that produced it with their locations and values."""
+    decision = explained.decision
+    where = f" ({decision['engine']}, {decision['policy_version']})" if "engine" in decision else ""
+    out.print(f"{explained.outcome}{where}", markup=False, highlight=False)
+    for reason in decision.get("reasons", []):
+        out.print(f"  - {reason}", markup=False, highlight=False)
+    for alternative in decision.get("alternatives", []):
+        out.print(f"  safe alternative: {alternative}", markup=False, highlight=False)
+    if decision.get("obligations"):
+        out.print(f"  obligations: {json.dumps(decision['obligations'])}", markup=False)
+    if not explained.rules:
+        out.print(f"produced by: unknown ({explained.note or 'no rule found'})", markup=False)
+        return
+    out.print("produced by:")
+    entry, *read = explained.rules
+    out.print(f"  {entry.rule}  {entry.location or '?'}", markup=False, highlight=False)
+    for hit in read:
+        value = json.dumps(hit.value, ensure_ascii=False)
+        value = value if len(value) <= 200 else value[:199] + "…"
+        out.print(f"  {hit.rule}  {hit.location or '?'}  {value}", markup=False, highlight=False)
 
 
 def _policy_history(log: Any, settings: Settings) -> Any:

@@ -45,6 +45,14 @@ from opa_client.errors import RegoParseError
 from runtime.errors import OpaUnavailable, PolicyCompileError, PolicyUnavailable
 from runtime.policy.base import EvalResult
 from runtime.policy.bundle import PolicyBundle, check_bundle, find_opa, load_bundle
+from runtime.policy.explain import (
+    Explanation,
+    PolicySource,
+    TraceMismatch,
+    hits_from,
+    observed_from_trace,
+    whole_rule_hits,
+)
 
 ENGINE_NAME = "opa-server"
 ADMIN_TIMEOUT = 10.0
@@ -347,6 +355,56 @@ class OpaServerEngine:
             self._closed = True
             self._link.close()
 
+    def explain(self, entrypoint: str, input_doc: dict[str, Any]) -> Explanation:
+        """The entrypoint's value and the rules that produced it, from OPA's own trace.
+
+        `?explain=full` gives the rule Exit events with their values, `&pretty=true` the same
+        events with `file:row` (runtime.policy.explain matches the two).
+        """
+        link = self._link
+        if self._closed:
+            raise PolicyUnavailable(
+                f"policy engine unreachable: OPA engine for {link.url} is closed"
+            )
+        try:
+            traced = self._query_pooled(link, entrypoint, input_doc, "?explain=full")
+            pretty = self._query_pooled(link, entrypoint, input_doc, "?explain=full&pretty=true")
+        except EngineUnreachable as exc:
+            raise PolicyUnavailable(f"policy engine unreachable: OPA at {link.url}: {exc}") from exc
+        except EngineTimeout as exc:
+            raise PolicyUnavailable(
+                f"policy engine timed out after {self.timeout}s: OPA at {link.url}"
+            ) from exc
+        source = PolicySource(self._sources(link))
+        result = traced.get("result")
+        try:
+            observed = observed_from_trace(
+                source, entrypoint, traced.get("explanation") or [], pretty.get("explanation") or []
+            )
+        except TraceMismatch:
+            rules = whole_rule_hits(
+                source, entrypoint, result, lambda rule: self.evaluate(rule, input_doc).result
+            )
+            return Explanation(result=result, rules=rules)
+        return Explanation(result=result, rules=hits_from(source, entrypoint, observed, result))
+
+    def _sources(self, link: ServerLink) -> dict[str, str]:
+        """The Rego modules the server holds, by module id (pushed from the bundle, or listed)."""
+        if self._bundle is not None:
+            return dict(self._bundle.modules)
+        try:
+            response = requests.get(f"{link.url}/v1/policies", timeout=ADMIN_TIMEOUT)
+            listed = response.json().get("result") or []
+        except (requests.RequestException, ValueError) as exc:
+            raise PolicyUnavailable(
+                f"could not list the policies of OPA at {link.url}: {exc}"
+            ) from exc
+        return {
+            str(module["id"]): str(module["raw"])
+            for module in listed
+            if isinstance(module, dict) and "id" in module and "raw" in module
+        }
+
     # ------------------------------------------------------------------ operations
 
     def healthy(self) -> bool:
@@ -451,10 +509,12 @@ class OpaServerEngine:
         return body
 
     @staticmethod
-    def _query_pooled(link: ServerLink, entrypoint: str, input_doc: dict[str, Any]) -> Any:
+    def _query_pooled(
+        link: ServerLink, entrypoint: str, input_doc: dict[str, Any], query: str = ""
+    ) -> Any:
         payload = json.dumps({"input": input_doc}).encode()
         try:
-            status, raw = link.pool.post_json(f"/v1/data/{entrypoint}", payload)
+            status, raw = link.pool.post_json(f"/v1/data/{entrypoint}{query}", payload)
         except TimeoutError as exc:
             raise EngineTimeout(str(exc)) from exc
         except (OSError, http.client.HTTPException) as exc:
