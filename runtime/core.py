@@ -245,7 +245,7 @@ class Runtime:
         a step caught between its check and its commit commits from the staging area.
         """
         events = self.audit.events(run_id)
-        if not events:
+        if not events or is_system_stream(run_id):
             raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
         status = run_status(events, self.state_dir, run_id)
         if status == "awaiting_approval":

@@ -363,7 +363,7 @@ def test_rollback_refuses_bad_input_with_one_line(
     assert read_bundle_files(project / "rego").files == before
 
 
-def test_the_policy_stream_is_not_a_run_for_runs_show(project: Path) -> None:
+def test_the_policy_stream_is_not_a_run(project: Path) -> None:
     with Runtime(settings_for(project, "embedded", None, policy_watch_interval_s=0)) as rt:
         rt.policy_engine()
     done = run_cli(project, "runs", "show", "@policy")
@@ -371,6 +371,12 @@ def test_the_policy_stream_is_not_a_run_for_runs_show(project: Path) -> None:
     assert one_line(done.stderr) == (
         "error: '@policy' is not a run; policy changes: `runtime policy history --events`"
     )
+    for command in (["runs", "resume", "@policy"], ["approve", "@policy"]):
+        refused = run_cli(project, *command)
+        assert refused.returncode == 2
+        assert one_line(refused.stderr) == (
+            "error: no run '@policy' in the audit log; see `runtime runs list`"
+        )
     events = run_cli(project, "policy", "history", "--events", "--json")
     assert [e["kind"] for e in json.loads(events.stdout)] == ["policy.activated"]
 
