@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtime.audit.store import AuditLog
-from runtime.errors import PolicyCompileError, UserError
+from runtime.errors import ConfigError, PolicyCompileError, UserError
 from runtime.policy.authorizer import Authorizer
 from runtime.policy.bundle import load_bundle
 from runtime.policy.embedded import EmbeddedEngine
@@ -25,6 +25,7 @@ from runtime.policy.versions import (
     short,
 )
 from runtime.policy.watcher import PolicyChange, PolicyWatcher, stat_signature
+from runtime.settings import load_settings
 
 REPO_POLICY = Path(__file__).parents[2] / "rego"
 BROKEN_AUTHZ = "package runtime.authz\n\ndecision := {\n"
@@ -434,3 +435,17 @@ def test_the_watcher_skips_a_poll_while_a_rollback_holds_the_lock(
         holder.join(30)
     assert watcher.poll() is not None
     assert engine.policy_version != old
+
+
+@pytest.mark.parametrize("field", ["policy_watch_interval_s", "policy_cache_size"])
+def test_negative_hot_reload_settings_are_refused(field: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(project_dir=tmp_path, **{field: -1})
+    assert (
+        str(caught.value) == f"invalid setting {field}: Input should be greater than or equal to 0"
+    )
+
+
+def test_hot_reload_settings_defaults(tmp_path: Path) -> None:
+    settings = load_settings(project_dir=tmp_path)
+    assert (settings.policy_watch_interval_s, settings.policy_cache_size) == (1.0, 10_000)
