@@ -42,6 +42,7 @@ from runtime.core import Runtime
 from runtime.models import ToolCall
 from runtime.pipeline import RunContext
 from runtime.settings import load_settings
+from runtime.staging import StagingArea
 from runtime.tools import ToolContext
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,6 +170,7 @@ class EngineBench:
             team=team,
             tenant="bench",
             output_dir=out,
+            staging=StagingArea(tmp / f"staged-{engine}"),
         )
         stack.callback(self.pipeline.discard_sandbox, self.run)
         self.trips = RoundTrips()
@@ -239,6 +241,7 @@ class EngineBench:
 
         trips.stage = "commit"
         start = time.perf_counter()
+        pipeline.stage(run, call, staged, verdict)  # staged bytes to disk, as the graph does
         pipeline.commit(run, call, staged, verdict)
         times["commit"] = ms_since(start)
 
