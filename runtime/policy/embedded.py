@@ -243,10 +243,15 @@ class EmbeddedEngine:
         with self._lock:
             try:
                 set_input(interpreter, input_doc)
-                for shadow in shadows:
-                    values[shadow.name] = query_plan(interpreter, compiled.plans, shadow.entrypoint)
             except (regopy.RegoError, TypeError, ValueError, RecursionError) as exc:
                 raise PolicyUnavailable(f"embedded engine failed: {exc}") from exc
+            for shadow in shadows:
+                try:
+                    values[shadow.name] = query_plan(interpreter, compiled.plans, shadow.entrypoint)
+                except (PolicyUnavailable, regopy.RegoError, ValueError):
+                    # A copy the engine cannot evaluate for this input (e.g. a rule the
+                    # decision never reached) held nothing that can be shown.
+                    continue
         observed = observed_from_shadows(source, entrypoint, shadows, values)
         return Explanation(result=result, rules=hits_from(source, entrypoint, observed, result))
 

@@ -414,18 +414,21 @@ def contributes(value: Any) -> bool:
 
 
 def sorted_values(values: Iterable[Any]) -> list[Any]:
-    """A set's elements in a stable order, without duplicates."""
-    unique = {json.dumps(value, sort_keys=True): value for value in values}
+    """A set's elements in a stable order (strings by code point, as Rego orders them),
+    without duplicates."""
+    unique = {json.dumps(value, sort_keys=True, ensure_ascii=False): value for value in values}
     return [unique[key] for key in sorted(unique)]
 
 
 @dataclass
 class Observed:
-    """What an engine saw for one input: the entrypoint's firing branch and each definition's
-    own value (absent when the definition was not observed or did not hold)."""
+    """What an engine saw for one input: the entrypoint's firing branch, each definition's
+    own value (absent when the definition was not observed or did not hold) and, from a
+    trace, the definitions whose bodies held."""
 
     entrypoint: tuple[Definition, int] | None = None
     values: dict[Definition, Any] = field(default_factory=dict)
+    exited: list[Definition] = field(default_factory=list)
 
 
 def entrypoint_definitions(source: PolicySource, entrypoint: str) -> list[Definition]:
@@ -463,9 +466,15 @@ def hits_from(
         if held and not held[0].multi:
             held = held[:1]
         hits.extend(
-            RuleHit(rule=d.path, location=d.location, value=observed.values[d]) for d in held
+            RuleHit(rule=d.path, location=d.location, value=canonical(d, observed.values[d]))
+            for d in held
         )
     return hits
+
+
+def canonical(definition: Definition, value: Any) -> Any:
+    """A multi-value definition's elements in one order, whichever engine listed them."""
+    return sorted_values(value) if definition.multi and isinstance(value, list) else value
 
 
 def whole_rule_hits(
@@ -606,56 +615,90 @@ def event_value(event: Mapping[str, Any]) -> tuple[Any, Any]:
 def observed_from_trace(
     source: PolicySource,
     entrypoint: str,
-    events: Sequence[Mapping[str, Any]],
     lines: Sequence[str],
+    events: Sequence[Mapping[str, Any]] | None = None,
 ) -> Observed:
-    """Each definition's value and the entrypoint's branch, from OPA's two traces.
+    """The entrypoint's branch and the definitions whose bodies held, from OPA's pretty
+    trace; with the JSON trace of the same query also each definition's own value.
 
-    Raises TraceMismatch when the pretty lines do not match the events one to one.
+    Raises TraceMismatch when the JSON events do not match the lines one to one.
     """
-    if len(events) != len(lines):
+    if events is not None and len(events) != len(lines):
         raise TraceMismatch(f"{len(events)} trace events but {len(lines)} trace lines")
     path = "data." + entrypoint.replace("/", ".")
     observed = Observed()
-    keys: dict[Definition, list[Any]] = {}
-    for event, line in zip(events, lines, strict=True):
-        if event.get("op") != "exit" or event.get("type") != "rule":
-            continue
+    pairs: dict[Definition, list[tuple[Any, Any]]] = {}
+    for index, line in enumerate(lines):
         match = PRETTY_LINE.match(line)
-        name = event.get("node", {}).get("head", {}).get("name", "")
-        if match is None or match["op"] != "Exit" or not match["rest"].startswith("data."):
-            raise TraceMismatch(f"trace line {line!r} is not a rule exit")
-        rule_path = match["rest"].split()[0]
-        if "(" in rule_path:
-            continue  # a function call
-        if rule_path.rsplit(".", 1)[-1] != name:
-            raise TraceMismatch(f"trace line {line!r} does not name rule {name}")
+        if match is None or match["op"] != "Exit":
+            continue
         found = source.at(match["file"], int(match["row"]))
-        if found is None:
-            continue
+        rule_path = match["rest"].split(" ", 1)[0]
+        if found is None or rule_path != found[0].path:
+            continue  # a function call, a body or an expression
         definition, branch = found
-        if rule_path == path and event.get("parent_id") == 0:
-            observed.entrypoint = (definition, branch)
+        if rule_path == path:
+            observed.entrypoint = observed.entrypoint or (definition, branch)
             continue
+        if definition not in observed.exited:
+            observed.exited.append(definition)
+        if events is None:
+            continue
+        event = events[index]
+        head = event.get("node", {}).get("head", {})
+        if (
+            event.get("op") != "exit"
+            or event.get("type") != "rule"
+            or head.get("name") != definition.name
+        ):
+            raise TraceMismatch(f"trace line {line!r} is not the event beside it")
         try:
-            key, value = event_value(event)
+            pairs.setdefault(definition, []).append(event_value(event))
         except (KeyError, ValueError):
             continue
-        if definition.multi:
-            keys.setdefault(definition, []).append((key, value))
-        elif definition not in observed.values:
-            observed.values[definition] = value
-    for definition, pairs in keys.items():
-        if any(value is not None for _, value in pairs):
-            observed.values[definition] = {
-                k if isinstance(k, str) else json.dumps(k): v for k, v in pairs
-            }
-        else:
-            observed.values[definition] = sorted_values(k for k, _ in pairs)
+    for definition, found_pairs in pairs.items():
+        observed.values[definition] = merged_value(definition, found_pairs)
     if observed.entrypoint is None:
         defaults = [d for d in entrypoint_definitions(source, entrypoint) if d.default]
         observed.entrypoint = (defaults[0], 0) if defaults else None
     return observed
+
+
+def merged_value(definition: Definition, pairs: Sequence[tuple[Any, Any]]) -> Any:
+    """One definition's value from its Exit events: a set's elements, an object's items, or
+    a single value."""
+    if not definition.multi:
+        return pairs[0][1]
+    if any(value is not None for _, value in pairs):
+        return {key if isinstance(key, str) else json.dumps(key): value for key, value in pairs}
+    return sorted_values(key for key, _ in pairs)
+
+
+def attribute_whole_rules(
+    source: PolicySource, observed: Observed, evaluate: Callable[[str], Any]
+) -> bool:
+    """Give each rule the fired branch reads the rule's whole value, where only one of its
+    definitions held (exact: no other definition added anything). False when a multi-value
+    rule has several that held: only the JSON trace can split its value between them."""
+    if observed.entrypoint is None:
+        return True
+    fired, branch = observed.entrypoint
+    found: dict[tuple[str, str], Any] = {}
+    for package, name in source.reads(fired, branch):
+        definitions = source.rule(package, name)
+        if any(d.function for d in definitions):
+            continue
+        held = [d for d in observed.exited if d in definitions and d.conditional]
+        if not held:
+            continue
+        if len(held) > 1 and held[0].multi:
+            return False
+        found[(package, name)] = held
+    for (package, name), held in found.items():
+        value = evaluate(f"{package.replace('.', '/')}/{name}")
+        for definition in held:
+            observed.values[definition] = value
+    return True
 
 
 # --------------------------------------------------------------------------- the command

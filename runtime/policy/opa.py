@@ -49,6 +49,7 @@ from runtime.policy.explain import (
     Explanation,
     PolicySource,
     TraceMismatch,
+    attribute_whole_rules,
     hits_from,
     observed_from_trace,
     whole_rule_hits,
@@ -56,6 +57,7 @@ from runtime.policy.explain import (
 
 ENGINE_NAME = "opa-server"
 ADMIN_TIMEOUT = 10.0
+EXPLAIN_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -358,35 +360,65 @@ class OpaServerEngine:
     def explain(self, entrypoint: str, input_doc: dict[str, Any]) -> Explanation:
         """The entrypoint's value and the rules that produced it, from OPA's own trace.
 
-        `?explain=full` gives the rule Exit events with their values, `&pretty=true` the same
-        events with `file:row` (runtime.policy.explain matches the two).
+        `?explain=full&pretty=true` gives the rule bodies that held, with `file:row`; a
+        rule with a single such body gets the rule's whole value (a plain query). Only when
+        several bodies of one multi-value rule held is the JSON trace (`?explain=full`, the
+        head's key among each event's locals) fetched to split the value between them: it
+        holds the input many times over (about 100 MB for a 1 MiB argument).
         """
         link = self._link
         if self._closed:
             raise PolicyUnavailable(
                 f"policy engine unreachable: OPA engine for {link.url} is closed"
             )
-        try:
-            traced = self._query_pooled(link, entrypoint, input_doc, "?explain=full")
-            pretty = self._query_pooled(link, entrypoint, input_doc, "?explain=full&pretty=true")
-        except EngineUnreachable as exc:
-            raise PolicyUnavailable(f"policy engine unreachable: OPA at {link.url}: {exc}") from exc
-        except EngineTimeout as exc:
-            raise PolicyUnavailable(
-                f"policy engine timed out after {self.timeout}s: OPA at {link.url}"
-            ) from exc
         source = PolicySource(self._sources(link))
-        result = traced.get("result")
-        try:
-            observed = observed_from_trace(
-                source, entrypoint, traced.get("explanation") or [], pretty.get("explanation") or []
-            )
-        except TraceMismatch:
-            rules = whole_rule_hits(
-                source, entrypoint, result, lambda rule: self.evaluate(rule, input_doc).result
-            )
-            return Explanation(result=result, rules=rules)
+        pretty = self._explain_query(link, entrypoint, input_doc, "?explain=full&pretty=true")
+        result = pretty.get("result")
+        lines = [line for line in pretty.get("explanation") or [] if isinstance(line, str)]
+        observed = observed_from_trace(source, entrypoint, lines)
+        whole = attribute_whole_rules(
+            source, observed, lambda rule: self.evaluate(rule, input_doc).result
+        )
+        if not whole:
+            traced = self._explain_query(link, entrypoint, input_doc, "?explain=full")
+            try:
+                observed = observed_from_trace(
+                    source, entrypoint, lines, traced.get("explanation") or []
+                )
+            except TraceMismatch:
+                rules = whole_rule_hits(
+                    source, entrypoint, result, lambda rule: self.evaluate(rule, input_doc).result
+                )
+                return Explanation(result=result, rules=rules)
         return Explanation(result=result, rules=hits_from(source, entrypoint, observed, result))
+
+    def _explain_query(
+        self, link: ServerLink, entrypoint: str, input_doc: dict[str, Any], query: str
+    ) -> dict[str, Any]:
+        """One traced query, with a timeout for traces rather than for decisions."""
+        url = f"{link.url}/v1/data/{entrypoint}{query}"
+        try:
+            response = requests.post(url, json={"input": input_doc}, timeout=EXPLAIN_TIMEOUT)
+        except requests.Timeout as exc:
+            raise PolicyUnavailable(
+                f"policy engine timed out after {EXPLAIN_TIMEOUT}s explaining: OPA at {link.url}"
+            ) from exc
+        except requests.RequestException as exc:
+            raise PolicyUnavailable(
+                f"policy engine unreachable: OPA at {link.url}: {type(exc).__name__}"
+            ) from exc
+        if response.status_code != 200:
+            raise PolicyUnavailable(
+                f"policy engine error: OPA at {link.url} answered HTTP {response.status_code}: "
+                f"{response.text[:300]!r}"
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PolicyUnavailable(f"policy engine answered with invalid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise PolicyUnavailable(f"policy engine answered with a non-object: {body!r:.200}")
+        return body
 
     def _sources(self, link: ServerLink) -> dict[str, str]:
         """The Rego modules the server holds, by module id (pushed from the bundle, or listed)."""
