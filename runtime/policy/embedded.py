@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from runtime.policy.explain import (
 ENGINE_NAME = "embedded-regopy"
 DEFAULT_ENTRYPOINTS = (AUTHZ_ENTRYPOINT, MEMORY_ENTRYPOINT, SAFETY_ENTRYPOINT)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+REGO_ERROR_MESSAGE = re.compile(r"\(errormsg (?:\d+:)?([^)]*)\)")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ def compile_bundle(bundle: PolicyBundle, entrypoints: Iterable[str]) -> Compiled
     try:
         for module_id, source in sorted(bundle.modules.items()):
             builder.add_module(module_id, source)
-        builder.add_data_json(json.dumps(bundle.data))
+        # Non-ASCII literal, as in the input: regopy would keep a `\u` escape in the string,
+        # and a data string would then never equal the same input string.
+        builder.add_data_json(json.dumps(bundle.data, ensure_ascii=False))
         plans = builder.build(None, wanted)
     except regopy.RegoError as exc:
         raise PolicyCompileError(f"regopy could not compile {bundle.root}: {exc}") from exc
@@ -86,8 +90,12 @@ def query_plan(interpreter: regopy.Interpreter, plans: Any, entrypoint: str) -> 
     output = native.rego_bundle_query_entrypoint(interpreter._impl, plans._impl, entrypoint)
     try:
         text = native.rego_output_string(output)
-        if not native.rego_output_ok(output):
-            raise PolicyUnavailable(f"embedded engine failed: {text[:500]}")
+        if not native.rego_output_ok(output) or text.startswith("(error"):
+            # An evaluation error comes back as an `(error ...)` tree (sometimes marked ok)
+            # that also holds the whole input: keep only its message.
+            message = REGO_ERROR_MESSAGE.search(text)
+            detail = message[1] if message else " ".join(text.split())[:300]
+            raise PolicyUnavailable(f"embedded engine failed: rego error: {detail}")
     finally:
         native.rego_free_output(output)
     if text == "undefined":

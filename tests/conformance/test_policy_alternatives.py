@@ -79,12 +79,6 @@ def non_ascii_grant(data: dict[str, Any]) -> None:
     data["authz"]["grants"]["agents"]["rédacteur"] = {"tools": ["fs.read"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the embedded engine hands data.json to regopy with ensure_ascii=True, so "
-    "non-ASCII strings in data stay \\u-escaped and never equal the same input string "
-    "(fix: json.dumps(bundle.data, ensure_ascii=False) in runtime/policy/embedded.py)",
-)
 def test_non_ascii_strings_in_data_agree(
     tmp_path_factory: pytest.TempPathFactory, policy_dir: Path, opa_binary: Path
 ) -> None:

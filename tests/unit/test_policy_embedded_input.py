@@ -3,6 +3,7 @@ exactly the document the JSON-term path gives, for any JSON input."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ import regopy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runtime.policy.authorizer import Authorizer
 from runtime.policy.embedded import (
+    EmbeddedEngine,
     NotExact,
     exact_float,
     input_node,
@@ -18,6 +21,8 @@ from runtime.policy.embedded import (
     query_plan,
     set_input,
 )
+
+POLICY_DIR = Path(__file__).parents[2] / "rego"
 
 # Every string, number and key of the input, and what the usual builtins make of them.
 PROBE = """package probe
@@ -127,3 +132,20 @@ def test_floats_the_c_api_would_round_take_the_term_path(value: float, exact: bo
 def test_integers_beyond_64_bits_take_the_term_path() -> None:
     with pytest.raises(NotExact):
         input_node({"n": 2**63})
+
+
+def test_a_subnormal_number_fails_closed_in_the_embedded_engine() -> None:
+    """regopy 1.5.2 cannot compare a subnormal float (its C++ `stod` refuses it): the
+    decision is a deny that says so, never an allow (docs/policy.md, embedded gap 6)."""
+    engine = EmbeddedEngine(POLICY_DIR)
+    document = {
+        "subject": {"agent": "coder", "team": "analyst", "tenant": "acme"},
+        "action": {"tool": "fs.read", "effect": "read", "args": {"path": "a.txt"}},
+        "context": {"run_id": "r1", "step": 1, "task": "t"},
+        "risk": {"score": 5e-324},
+    }
+    decision = Authorizer(engine).authorize(document)
+    assert (decision.outcome, decision.reasons) == (
+        "deny",
+        ["deny (fail closed: embedded engine failed: rego error: stod)"],
+    )
