@@ -45,6 +45,7 @@ from runtime.policy.base import AUTHZ_ENTRYPOINT, MEMORY_ENTRYPOINT, SAFETY_ENTR
 from runtime.policy.bundle import PolicyBundle, load_bundle
 from runtime.policy.explain import (
     Explanation,
+    Observed,
     PolicySource,
     hits_from,
     observed_from_shadows,
@@ -236,6 +237,10 @@ class EmbeddedEngine:
         source = PolicySource(bundle.modules)
         result = self.evaluate(entrypoint, input_doc).result
         modules, shadows = shadow_copies(source, entrypoint)
+        if not shadows:  # the sources name no such rule
+            return Explanation(
+                result=result, rules=hits_from(source, entrypoint, Observed(), result)
+            )
         try:
             compiled = compile_bundle(
                 PolicyBundle(bundle.root, {**bundle.modules, **modules}, bundle.data),

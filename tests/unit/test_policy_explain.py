@@ -398,3 +398,10 @@ def test_a_policy_the_copies_cannot_compile_is_explained_rule_by_rule(tmp_path: 
         )
         in explanation.rules
     )
+
+
+def test_an_entrypoint_that_names_no_rule_is_explained_as_undefined(
+    builtin_engine: EmbeddedEngine,
+) -> None:
+    explanation = builtin_engine.explain("runtime/authz/no_such_rule", call())
+    assert explanation.rules == [RuleHit(rule="data.runtime.authz.no_such_rule")]
