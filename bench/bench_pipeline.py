@@ -242,7 +242,7 @@ class EngineBench:
         trips.stage = "commit"
         start = time.perf_counter()
         pipeline.stage(run, call, staged, verdict)  # staged bytes to disk, as the graph does
-        pipeline.commit(run, call, staged, verdict)
+        pipeline.commit(run, call, staged)
         times["commit"] = ms_since(start)
 
         times["total"] = ms_since(begin)

@@ -205,16 +205,8 @@ class GraphBuilder:
             "provenance": self.pipeline.label_args(self.run, call.args),
             "untrusted_sources_seen": list(self.run.untrusted_sources),
         }
-        answer = interrupt(request)
+        approved, who, why = self._ask_human(request)
         pending["started"] = time.perf_counter()
-        approved, who, why = _answer(answer, call.step)
-        self.pipeline.audit.append(
-            self.run.run_id,
-            "approval",
-            {"kind": "approval", "tool": call.tool, "approved": approved, "by": who, "reason": why},
-            agent=call.agent,
-            step=call.step,
-        )
         if approved:
             pending["outcome"] = "require_approval"
             pending["decision"] = {
@@ -226,6 +218,22 @@ class GraphBuilder:
         report = self._report(call, pending, "deny", reasons, None, None, decision["policy_version"])
         reason = f"{call.agent}'s call to {call.tool} was denied by {who}" + (f": {why}" if why else "")
         return {"steps": [report], **self._end(state, "blocked", reason)}
+
+    def _ask_human(self, request: dict[str, Any]) -> tuple[bool, str, str]:
+        """Pause on `request` (LangGraph interrupt); on resume, audit who answered and how.
+
+        Returns (approved, by whom, why).
+        """
+        answer = interrupt(request)
+        approved, who, why = _answer(answer, request["step"])
+        self.pipeline.audit.append(
+            self.run.run_id,
+            "approval",
+            {"kind": request["kind"], "tool": request["tool"], "approved": approved, "by": who, "reason": why},
+            agent=request["agent"],
+            step=request["step"],
+        )
+        return approved, who, why
 
     def _execute(self, state: RunState) -> dict[str, Any]:
         pending = dict(state["pending"] or {})
@@ -341,25 +349,14 @@ class GraphBuilder:
             "tool": call.tool,
             "args": call.args,
             "reasons": reasons,
-            "findings": [
-                {k: f.get(k) for k in ("type", "detector", "location", "severity", "value_hash")}
-                for f in verdict.get("findings", [])
-            ],
+            "findings": _finding_summaries(verdict),
             "files": [c["path"] for c in effects["changes"]["changes"]],
             "memory_writes": [w["namespace"] for w in effects["memory_writes"]],
             "provenance": self.pipeline.label_args(self.run, call.args),
             "untrusted_sources_seen": list(self.run.untrusted_sources),
         }
-        answer = interrupt(request)
+        approved, who, why = self._ask_human(request)
         pending["started"] = time.perf_counter()
-        approved, who, why = _answer(answer, call.step)
-        self.pipeline.audit.append(
-            self.run.run_id,
-            "approval",
-            {"kind": "escalation", "tool": call.tool, "approved": approved, "by": who, "reason": why},
-            agent=call.agent,
-            step=call.step,
-        )
         if approved:
             verdict["reasons"] = [*reasons, f"released by {who}" + (f": {why}" if why else "")]
             pending["verdict"] = verdict
@@ -388,7 +385,7 @@ class GraphBuilder:
         verdict = Verdict.model_validate(verdict_doc)
         reasons = list(pending["decision"]["reasons"])
         try:
-            text = self.pipeline.commit(self.run, call, staged, verdict)
+            text = self.pipeline.commit(self.run, call, staged)
             final_verdict = verdict.verdict
         except CommitRefused as exc:
             text = f"commit refused, nothing was written: {exc}"
@@ -428,21 +425,11 @@ class GraphBuilder:
             "tool": "answer",
             "args": {"answer": pending["answer"]},
             "reasons": reasons,
-            "findings": [
-                {k: f.get(k) for k in ("type", "detector", "location", "severity", "value_hash")}
-                for f in verdict.get("findings", [])
-            ],
+            "findings": _finding_summaries(verdict),
             "provenance": {},
             "untrusted_sources_seen": list(self.run.untrusted_sources),
         }
-        answer = interrupt(request)
-        approved, who, why = _answer(answer, request["step"])
-        self.pipeline.audit.append(
-            self.run.run_id,
-            "approval",
-            {"kind": "answer", "tool": "answer", "approved": approved, "by": who, "reason": why},
-            agent=pending["agent"],
-        )
+        approved, who, why = self._ask_human(request)
         if approved:
             return {"status": "completed", "output": pending["text"], "reason": None, "pending": None}
         reason = f"the final answer was escalated and then denied by {who}" + (f": {why}" if why else "")
@@ -483,6 +470,12 @@ def _obligated_timeout(default: float | None, obligations: dict[str, Any]) -> fl
     if not isinstance(obliged, int | float) or obliged <= 0:
         return default
     return float(obliged) if default is None else min(default, float(obliged))
+
+
+def _finding_summaries(verdict: dict[str, Any]) -> list[dict[str, Any]]:
+    """A verdict's findings as a human is shown them: where and what, never the value."""
+    keys = ("type", "detector", "location", "severity", "value_hash")
+    return [{k: f.get(k) for k in keys} for f in verdict.get("findings", [])]
 
 
 def _answer(answer: Any, step: int) -> tuple[bool, str, str]:

@@ -437,9 +437,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------ 5. commit
 
-    def commit(self, run: RunContext, call: ToolCall, staged: Staged, verdict: Verdict) -> str:
-        """Apply what passed (redacted where asked); returns the text the agent sees."""
-        del verdict  # applied by `stage`; kept in the signature for the graph's record
+    def commit(self, run: RunContext, call: ToolCall, staged: Staged) -> str:
+        """Write what `stage` made final (redactions applied); returns the agent's text."""
         actions = staged.actions if staged.actions is not None else self.pending_actions(run, call, staged)
         key = _idempotency_key(actions, call)
         if self.audit.has_commit(key):

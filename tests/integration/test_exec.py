@@ -137,7 +137,7 @@ def test_files_reach_the_output_folder_only_on_commit(runtime: Runtime, tmp_path
         assert verdict.verdict == "pass"
         assert list(out.rglob("*")) == []
 
-        pipeline.commit(run, call, staged, verdict)
+        pipeline.commit(run, call, staged)
         assert (out / "notes" / "a.txt").read_text() == "hello"
     finally:
         pipeline.discard_sandbox(run)
