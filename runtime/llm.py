@@ -95,7 +95,9 @@ class ScriptedModel:
             return _TURN.validate_python(entry)
         except ValidationError as exc:
             detail = exc.errors()[0]["msg"]
-            raise ConfigError(f"{self._path}: turn {index} of {agent!r} is invalid: {detail}") from exc
+            raise ConfigError(
+                f"{self._path}: turn {index} of {agent!r} is invalid: {detail}"
+            ) from exc
 
     def next_turn(self, agent: Agent, messages: list[dict[str, Any]], turn_index: int) -> Turn:
         turns = self._turns.get(agent.name, [])

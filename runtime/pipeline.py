@@ -136,7 +136,9 @@ class Pipeline:
     def authorize(self, run: RunContext, call: ToolCall, calls_so_far: dict[str, int]) -> Decision:
         tool = self.registry.get(call.tool)
         agent = run.team.agent(call.agent)
-        subject = Subject(agent=call.agent, team=run.team.name, roles=agent.roles, tenant=run.tenant)
+        subject = Subject(
+            agent=call.agent, team=run.team.name, roles=agent.roles, tenant=run.tenant
+        )
         provenance = InputProvenance(
             args=self.label_args(run, call.args),
             untrusted_sources_seen=list(run.untrusted_sources),
@@ -284,7 +286,9 @@ class Pipeline:
         if run.resumed:
             for path in sorted(run.output_dir.rglob("*")):
                 if path.is_file() and not path.is_symlink():
-                    sandbox.write_file(path.relative_to(run.output_dir).as_posix(), path.read_bytes())
+                    sandbox.write_file(
+                        path.relative_to(run.output_dir).as_posix(), path.read_bytes()
+                    )
 
     def discard_sandbox(self, run: RunContext) -> None:
         if run.sandbox is not None:
@@ -294,7 +298,9 @@ class Pipeline:
 
     # ------------------------------------------------------------------ 4. check
 
-    def pending_actions(self, run: RunContext, call: ToolCall, staged: Staged) -> list[PendingAction]:
+    def pending_actions(
+        self, run: RunContext, call: ToolCall, staged: Staged
+    ) -> list[PendingAction]:
         actions: list[PendingAction] = []
         common: dict[str, Any] = {
             "run_id": run.run_id,
@@ -326,7 +332,9 @@ class Pipeline:
             actions.append(
                 PendingAction(
                     kind=PendingKind.MEMORY_WRITE,
-                    items=[ContentItem(location=f"memory:{write.namespace}#{index}", text=write.text)],
+                    items=[
+                        ContentItem(location=f"memory:{write.namespace}#{index}", text=write.text)
+                    ],
                     trust=write.trust,
                     **common,
                 )
@@ -408,7 +416,9 @@ class Pipeline:
         if run.staging is not None and staged.contents:
             run.staging.save(call.step, staged.changes, staged.contents)
 
-    def check_answer(self, run: RunContext, agent: str, step: int, answer: str) -> tuple[Verdict, str]:
+    def check_answer(
+        self, run: RunContext, agent: str, step: int, answer: str
+    ) -> tuple[Verdict, str]:
         action = PendingAction(
             kind=PendingKind.ANSWER,
             run_id=run.run_id,
@@ -420,7 +430,9 @@ class Pipeline:
             untrusted_sources_seen=list(run.untrusted_sources),
         )
         verdict = self.checker.check(action)
-        text = self.checker.redact(answer, verdict.findings) if verdict.verdict == "redact" else answer
+        text = (
+            self.checker.redact(answer, verdict.findings) if verdict.verdict == "redact" else answer
+        )
         self.audit.append(
             run.run_id,
             "verdict",
@@ -428,7 +440,9 @@ class Pipeline:
                 "tool": "answer",
                 "verdict": verdict.verdict,
                 "reasons": verdict.reasons,
-                "findings": [{"type": f.type, "value_hash": f.value_hash} for f in verdict.findings],
+                "findings": [
+                    {"type": f.type, "value_hash": f.value_hash} for f in verdict.findings
+                ],
                 "after_step": step,
             },
             agent=agent,
@@ -439,7 +453,11 @@ class Pipeline:
 
     def commit(self, run: RunContext, call: ToolCall, staged: Staged) -> str:
         """Write what `stage` made final (redactions applied); returns the agent's text."""
-        actions = staged.actions if staged.actions is not None else self.pending_actions(run, call, staged)
+        actions = (
+            staged.actions
+            if staged.actions is not None
+            else self.pending_actions(run, call, staged)
+        )
         key = _idempotency_key(actions, call)
         if self.audit.has_commit(key):
             self._drop_staged(run, call)

@@ -58,7 +58,10 @@ def effects_from_json(document: dict[str, Any]) -> tuple[ToolOutcome, ChangeSet]
         source=document["source"],
         memory_writes=[
             StagedMemoryWrite(
-                namespace=w["namespace"], text=w["text"], source=w["source"], trust=Trust(w["trust"])
+                namespace=w["namespace"],
+                text=w["text"],
+                source=w["source"],
+                trust=Trust(w["trust"]),
             )
             for w in document["memory_writes"]
         ],

@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# shellcheck disable=SC1091
+source "${RUNTIME_VENV:-$PWD/.venv}/bin/activate"
 runtime exec "Rank our sales regions by revenue and write a short report" --team analyst "$@"

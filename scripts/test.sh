@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# shellcheck disable=SC1091
+source "${RUNTIME_VENV:-$PWD/.venv}/bin/activate"
 export PATH="$PATH:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+ruff format --check .
 ruff check .
 mypy
 runtime policy test
-python3 -m pytest "$@"
+python -m pytest "$@"

@@ -196,17 +196,23 @@ class AuditLog:
             count += 1
             if seq != expected_seq:
                 return VerifyReport(
-                    ok=False, events=count, first_bad_seq=seq,
+                    ok=False,
+                    events=count,
+                    first_bad_seq=seq,
                     problem=f"event {expected_seq} is missing",
                 )
             if prev_hash != prev:
                 return VerifyReport(
-                    ok=False, events=count, first_bad_seq=seq,
+                    ok=False,
+                    events=count,
+                    first_bad_seq=seq,
                     problem=f"event {seq} does not link to event {seq - 1}",
                 )
             if _event_hash(prev, seq, run_id, ts, kind, agent, step, payload) != digest:
                 return VerifyReport(
-                    ok=False, events=count, first_bad_seq=seq,
+                    ok=False,
+                    events=count,
+                    first_bad_seq=seq,
                     problem=f"event {seq} was altered after it was written",
                 )
             prev = digest

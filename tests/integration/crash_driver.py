@@ -31,7 +31,9 @@ def die() -> None:
 real_append = AuditLog.append
 
 
-def append(self: AuditLog, run_id: str, kind: str, payload: dict[str, Any] | None = None, **kw: Any) -> AuditEvent:
+def append(
+    self: AuditLog, run_id: str, kind: str, payload: dict[str, Any] | None = None, **kw: Any
+) -> AuditEvent:
     if kind == "verdict" and kw.get("step") is not None:
         steps_committing.append(int(kw["step"]))
     event = real_append(self, run_id, kind, payload, **kw)

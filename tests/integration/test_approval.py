@@ -12,7 +12,11 @@ from runtime.audit.store import AuditLog
 from tests.integration.test_cli_errors import run_cli
 from tests.integration.test_exec import add_team
 
-pytestmark = [pytest.mark.docker, pytest.mark.opa, pytest.mark.usefixtures("no_leftover_containers")]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.opa,
+    pytest.mark.usefixtures("no_leftover_containers"),
+]
 
 
 @pytest.fixture
@@ -43,7 +47,9 @@ def cli(project: Path, opa_path: Path, *args: str) -> tuple[int, dict[str, objec
     return done.returncode, json.loads(done.stdout)
 
 
-def test_paused_run_survives_restart_and_resumes_on_approval(approval_project: Path, opa_path: Path) -> None:
+def test_paused_run_survives_restart_and_resumes_on_approval(
+    approval_project: Path, opa_path: Path
+) -> None:
     code, doc = cli(approval_project, opa_path, "exec", "write it", "--team", "careful")
     assert code == 4 and doc["status"] == "awaiting_approval"
     run_id = str(doc["run_id"])
@@ -88,7 +94,9 @@ def test_paused_run_survives_restart_and_resumes_on_approval(approval_project: P
 
     again = run_cli(approval_project, "approve", run_id, env={"RUNTIME_OPA_BINARY": str(opa_path)})
     assert again.returncode == 2
-    assert again.stderr.strip() == f"error: run {run_id} is not awaiting approval (status: completed)"
+    assert (
+        again.stderr.strip() == f"error: run {run_id} is not awaiting approval (status: completed)"
+    )
 
 
 def test_denied_approval_stops_the_run_cleanly(approval_project: Path, opa_path: Path) -> None:
@@ -96,7 +104,9 @@ def test_denied_approval_stops_the_run_cleanly(approval_project: Path, opa_path:
     assert code == 4
     run_id = str(doc["run_id"])
 
-    code, doc = cli(approval_project, opa_path, "deny", run_id, "--reason", "not today", "--by", "bob")
+    code, doc = cli(
+        approval_project, opa_path, "deny", run_id, "--reason", "not today", "--by", "bob"
+    )
     assert code == 3
     assert doc["status"] == "blocked"
     assert doc["reason"] == "coder's call to fs.write was denied by bob: not today"

@@ -15,7 +15,9 @@ from tests.integration.test_exec import add_team
 pytestmark = [pytest.mark.usefixtures("no_leftover_containers")]
 
 
-def run_cli(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "RUNTIME_STATE_DIR": str(project / ".state"), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "runtime.cli", *args],
@@ -61,7 +63,9 @@ def test_team_naming_an_unknown_agent(project: Path) -> None:
 @pytest.mark.docker
 def test_unknown_tool(project: Path, opa_path: Path, sandbox_image: str) -> None:
     add_team(project, "typo", {"coder": "x"}, {"coder": [{"tool": "fs.delete", "args": {}}]})
-    done = run_cli(project, "exec", "do it", "--team", "typo", env={"RUNTIME_OPA_BINARY": str(opa_path)})
+    done = run_cli(
+        project, "exec", "do it", "--team", "typo", env={"RUNTIME_OPA_BINARY": str(opa_path)}
+    )
     assert done.returncode == 2
     assert one_line(done.stderr) == (
         "error: unknown tool 'fs.delete'; known tools: fs.read, fs.write, memory.put, "
@@ -72,7 +76,9 @@ def test_unknown_tool(project: Path, opa_path: Path, sandbox_image: str) -> None
 @pytest.mark.opa
 def test_rego_that_does_not_compile(project: Path, opa_path: Path) -> None:
     (project / "rego" / "broken.rego").write_text("package runtime.broken\n\nallow if {\n")
-    done = run_cli(project, "exec", "do it", "--team", "analyst", env={"RUNTIME_OPA_BINARY": str(opa_path)})
+    done = run_cli(
+        project, "exec", "do it", "--team", "analyst", env={"RUNTIME_OPA_BINARY": str(opa_path)}
+    )
     assert done.returncode == 2
     line = one_line(done.stderr)
     assert line.startswith("error: ") and "broken.rego" in line
@@ -82,7 +88,11 @@ def test_rego_that_does_not_compile(project: Path, opa_path: Path) -> None:
 def test_docker_engine_down(project: Path, opa_path: Path, tmp_path: Path) -> None:
     socket = tmp_path / "no-docker.sock"
     done = run_cli(
-        project, "exec", "do it", "--team", "analyst",
+        project,
+        "exec",
+        "do it",
+        "--team",
+        "analyst",
         env={"DOCKER_HOST": f"unix://{socket}", "RUNTIME_OPA_BINARY": str(opa_path)},
     )
     assert done.returncode == 5
@@ -93,11 +103,16 @@ def test_docker_engine_down(project: Path, opa_path: Path, tmp_path: Path) -> No
 
 def test_opa_missing(project: Path, tmp_path: Path) -> None:
     bare_path = os.pathsep.join(
-        p for p in os.environ["PATH"].split(os.pathsep)
+        p
+        for p in os.environ["PATH"].split(os.pathsep)
         if not (Path(p) / "opa").exists() and not (Path(p) / "go").exists()
     )
     done = run_cli(
-        project, "exec", "do it", "--team", "analyst",
+        project,
+        "exec",
+        "do it",
+        "--team",
+        "analyst",
         env={"PATH": bare_path, "HOME": str(tmp_path), "GOPATH": str(tmp_path / "go")},
     )
     assert done.returncode == 5
@@ -107,7 +122,15 @@ def test_opa_missing(project: Path, tmp_path: Path) -> None:
 @pytest.mark.opa
 @pytest.mark.docker
 def test_json_output_of_a_blocked_run(project: Path, opa_path: Path, sandbox_image: str) -> None:
-    done = run_cli(project, "exec", "look", "--team", "rogue", "--json", env={"RUNTIME_OPA_BINARY": str(opa_path)})
+    done = run_cli(
+        project,
+        "exec",
+        "look",
+        "--team",
+        "rogue",
+        "--json",
+        env={"RUNTIME_OPA_BINARY": str(opa_path)},
+    )
     assert done.returncode == 3
     doc = json.loads(done.stdout)
     assert doc["status"] == "blocked"

@@ -17,7 +17,11 @@ from tests.integration.test_approval import cli
 from tests.integration.test_cli_errors import run_cli
 from tests.integration.test_exec import add_team
 
-pytestmark = [pytest.mark.docker, pytest.mark.opa, pytest.mark.usefixtures("no_leftover_containers")]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.opa,
+    pytest.mark.usefixtures("no_leftover_containers"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "default/coder"
@@ -57,7 +61,16 @@ def exec_and_kill(project: Path, opa_path: Path, point: str, step: int) -> str:
         "PYTHONPATH": str(REPO),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "tests.integration.crash_driver", "exec", "work", "--team", "steady", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.crash_driver",
+            "exec",
+            "work",
+            "--team",
+            "steady",
+            "--json",
+        ],
         cwd=project,
         env=env,
         capture_output=True,
@@ -122,23 +135,32 @@ def test_kill_9_during_commit_then_resume_commits_each_action_once(
     assert doc["output"] == "done"
     assert_committed_once(crash_project, run_id, Path(str(doc["output_dir"])))
 
-    again = run_cli(crash_project, "runs", "resume", run_id, env={"RUNTIME_OPA_BINARY": str(opa_path)})
+    again = run_cli(
+        crash_project, "runs", "resume", run_id, env={"RUNTIME_OPA_BINARY": str(opa_path)}
+    )
     assert again.returncode == 2
     assert again.stderr.strip() == (
         f"error: run {run_id} is completed; only an interrupted run (its process died) can be resumed"
     )
 
 
-def test_resume_refuses_a_run_that_is_still_being_driven(crash_project: Path, opa_path: Path) -> None:
+def test_resume_refuses_a_run_that_is_still_being_driven(
+    crash_project: Path, opa_path: Path
+) -> None:
     """The run lock is an flock: while a process holds it, nobody else drives the run."""
     from runtime.runs import RunLock
 
     run_id = exec_and_kill(crash_project, opa_path, "after-files", 3)
     with RunLock(crash_project / ".state", run_id):
-        busy = run_cli(crash_project, "runs", "resume", run_id, env={"RUNTIME_OPA_BINARY": str(opa_path)})
+        busy = run_cli(
+            crash_project, "runs", "resume", run_id, env={"RUNTIME_OPA_BINARY": str(opa_path)}
+        )
         listed = run_cli(crash_project, "runs", "list")
     assert busy.returncode == 2
-    assert busy.stderr.strip() == f"error: run {run_id} is running; only an interrupted run (its process died) can be resumed"
+    assert (
+        busy.stderr.strip()
+        == f"error: run {run_id} is running; only an interrupted run (its process died) can be resumed"
+    )
     assert f"{run_id}  steady     running" in listed.stdout
     code, doc = cli(crash_project, opa_path, "runs", "resume", run_id)
     assert code == 0 and doc["status"] == "completed"

@@ -14,12 +14,18 @@ from runtime.core import Runtime
 from runtime.models import RunResult
 from runtime.settings import load_settings
 
-pytestmark = [pytest.mark.docker, pytest.mark.opa, pytest.mark.usefixtures("no_leftover_containers")]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.opa,
+    pytest.mark.usefixtures("no_leftover_containers"),
+]
 
 PIPELINE_ORDER = ["proposal", "decision", "execution", "verdict", "commit"]
 
 
-def add_team(project: Path, name: str, agents: dict[str, str], script: dict[str, list[Any]]) -> None:
+def add_team(
+    project: Path, name: str, agents: dict[str, str], script: dict[str, list[Any]]
+) -> None:
     """Write a team module and its scripted model file into the project's agents/."""
     (project / "agents" / "scripts" / f"{name}.json").write_text(json.dumps(script))
     lines = ["from runtime.agents import Agent, Team", ""]
@@ -115,20 +121,29 @@ def test_files_reach_the_output_folder_only_on_commit(runtime: Runtime, tmp_path
     pipeline = runtime.pipeline()
     run = RunContext(run_id="stagedrun01", task="t", team=team, tenant="acme", output_dir=out)
     call = ToolCall(
-        run_id=run.run_id, step=1, agent="coder", tool="fs.write",
-        args={"path": "notes/a.txt", "content": "hello"}, call_id="c1",
+        run_id=run.run_id,
+        step=1,
+        agent="coder",
+        tool="fs.write",
+        args={"path": "notes/a.txt", "content": "hello"},
+        call_id="c1",
     )
     try:
         pipeline.propose(run, call)
         assert pipeline.authorize(run, call, {}).outcome == "allow"
         ctx = ToolContext(
-            run_id=run.run_id, agent="coder", tenant="acme",
-            sandbox=lambda: pipeline.sandbox_for(run), memory_search=lambda *_: [],
-            input_files=frozenset(), call_timeout_s=10,
+            run_id=run.run_id,
+            agent="coder",
+            tenant="acme",
+            sandbox=lambda: pipeline.sandbox_for(run),
+            memory_search=lambda *_: [],
+            input_files=frozenset(),
+            call_timeout_s=10,
         )
         staged = pipeline.execute(run, call, ctx)
         assert [(c.path, c.change, c.kind) for c in staged.changes.changes] == [
-            ("notes", "added", "dir"), ("notes/a.txt", "added", "file"),
+            ("notes", "added", "dir"),
+            ("notes/a.txt", "added", "file"),
         ]
         assert list(out.rglob("*")) == []
         assert run.sandbox is not None and run.sandbox.read_file("notes/a.txt") == b"hello"
@@ -154,11 +169,19 @@ def test_denied_call_never_reaches_the_sandbox(runtime: Runtime, project: Path) 
             "coder": [
                 {"tool": "python.run", "args": {"code": "print('box is up')"}},
                 {"handoff": "planner"},
-                {"tool": "python.run", "args": {"code": "import os; print(sorted(os.listdir('.')))"}},
+                {
+                    "tool": "python.run",
+                    "args": {"code": "import os; print(sorted(os.listdir('.')))"},
+                },
                 {"answer": "checked"},
             ],
             "planner": [
-                {"tool": "python.run", "args": {"code": "open('pwned', 'w').write('x')\nimport subprocess\nsubprocess.Popen(['sleep', '300'])"}},
+                {
+                    "tool": "python.run",
+                    "args": {
+                        "code": "open('pwned', 'w').write('x')\nimport subprocess\nsubprocess.Popen(['sleep', '300'])"
+                    },
+                },
                 {"tool": "fs.write", "args": {"path": "pwned2", "content": "x"}},
                 {"handoff": "coder"},
             ],
@@ -180,7 +203,9 @@ def test_denied_call_never_reaches_the_sandbox(runtime: Runtime, project: Path) 
     assert steps[2] == ["proposal", "decision"] and steps[3] == ["proposal", "decision"]
     # The coder's listing, run after the denials, shows the workspace untouched.
     listing = [
-        e.payload for e in runtime.audit.events(result.run_id) if e.kind == "execution" and e.step == 4
+        e.payload
+        for e in runtime.audit.events(result.run_id)
+        if e.kind == "execution" and e.step == 4
     ]
     assert listing and listing[0]["changes"] == []
     assert not any(Path(result.output_dir or "").iterdir())
@@ -213,7 +238,10 @@ def test_memory_of_one_agent_is_invisible_to_another(runtime: Runtime, project: 
             ],
             "coder": [
                 {"tool": "memory.search", "args": {"query": "The launch code word is bluebird."}},
-                {"tool": "memory.search", "args": {"query": "launch code", "namespace": "acme/planner"}},
+                {
+                    "tool": "memory.search",
+                    "args": {"query": "launch code", "namespace": "acme/planner"},
+                },
                 {"answer": "nothing found"},
             ],
         },
@@ -231,7 +259,9 @@ def test_memory_of_one_agent_is_invisible_to_another(runtime: Runtime, project: 
     assert hits[0].provenance.writer_agent == "planner"
     assert hits[0].provenance.run_id == result.run_id
     tool_messages = [
-        e.payload for e in runtime.audit.events(result.run_id) if e.kind == "execution" and e.step == 2
+        e.payload
+        for e in runtime.audit.events(result.run_id)
+        if e.kind == "execution" and e.step == 2
     ]
     assert tool_messages[0]["sandbox_id"] is None
 
@@ -241,6 +271,12 @@ def test_run_result_json_has_the_documented_shape(runtime: Runtime) -> None:
     doc = json.loads(result.model_dump_json())
     assert {"run_id", "status", "output", "steps"} <= set(doc)
     assert set(doc["steps"][0]) >= {
-        "agent", "tool", "decision", "reasons", "verdict", "sandbox_id", "duration_ms",
+        "agent",
+        "tool",
+        "decision",
+        "reasons",
+        "verdict",
+        "sandbox_id",
+        "duration_ms",
     }
     assert RunResult.model_validate(doc) == result

@@ -41,13 +41,18 @@ def test_mutually_dependent_files_load_on_both_engines(tmp_path: Path, opa_path:
     try:
         for engine in (opa, embedded):
             assert engine.evaluate("runtime/authz/decision", denied).result == {
-                "allow": False, "require_approval": False, "reasons": ["denied: python.run"], "obligations": {}
+                "allow": False,
+                "require_approval": False,
+                "reasons": ["denied: python.run"],
+                "obligations": {},
             }
             assert engine.evaluate("runtime/authz/decision", allowed).result["allow"] is True
         (policy / "b_reasons.rego").write_text(REASONS.replace('"python.run"', '"fs.read"'))
         version = opa.reload()
         assert version == embedded.reload()
-        assert opa.evaluate("runtime/authz/decision", allowed).result["reasons"] == ["denied: fs.read"]
+        assert opa.evaluate("runtime/authz/decision", allowed).result["reasons"] == [
+            "denied: fs.read"
+        ]
     finally:
         opa.close()
         embedded.close()

@@ -27,10 +27,12 @@ def test_edited_payload_is_detected(tmp_path: Path) -> None:
     log = filled_log(tmp_path / "a.db")
     log.close()
     with sqlite3.connect(tmp_path / "a.db") as db:
-        db.execute("UPDATE events SET payload = '{\"decision\":\"deny\"}' WHERE seq = 3")
+        db.execute('UPDATE events SET payload = \'{"decision":"deny"}\' WHERE seq = 3')
     report = AuditLog(tmp_path / "a.db").verify()
     assert (report.ok, report.first_bad_seq, report.problem) == (
-        False, 3, "event 3 was altered after it was written",
+        False,
+        3,
+        "event 3 was altered after it was written",
     )
 
 
@@ -51,9 +53,15 @@ def test_rewritten_chain_tail_is_detected(tmp_path: Path) -> None:
     log = filled_log(tmp_path / "a.db")
     log.close()
     with sqlite3.connect(tmp_path / "a.db") as db:
-        row = db.execute("SELECT seq, run_id, ts, kind, agent, step, prev_hash FROM events WHERE seq = 2").fetchone()
+        row = db.execute(
+            "SELECT seq, run_id, ts, kind, agent, step, prev_hash FROM events WHERE seq = 2"
+        ).fetchone()
         payload = '{"tool":"python.run"}'
-        body = json.dumps([row[6], row[0], row[1], row[2], row[3], row[4], row[5], payload], sort_keys=True, separators=(",", ":"))
+        body = json.dumps(
+            [row[6], row[0], row[1], row[2], row[3], row[4], row[5], payload],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
         digest = hashlib.sha256(body.encode()).hexdigest()
         db.execute("UPDATE events SET payload = ?, hash = ? WHERE seq = 2", (payload, digest))
     report = AuditLog(tmp_path / "a.db").verify()

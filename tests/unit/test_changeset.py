@@ -163,15 +163,27 @@ def test_commit_refuses_unsafe_entries_and_writes_nothing(
 def test_commit_refuses_more_files_than_the_cap(tmp_path: Path) -> None:
     files = {f"f{i}.txt": b"x" for i in range(4)}
     with pytest.raises(CommitRefused) as refused:
-        commit(FakeSandbox(files), diff({}, FakeSandbox(files).snapshot()), tmp_path, CommitCaps(max_files=3))
-    assert str(refused.value) == "Commit refused, nothing was written: 4 changes exceed the cap of 3"
+        commit(
+            FakeSandbox(files),
+            diff({}, FakeSandbox(files).snapshot()),
+            tmp_path,
+            CommitCaps(max_files=3),
+        )
+    assert (
+        str(refused.value) == "Commit refused, nothing was written: 4 changes exceed the cap of 3"
+    )
     assert os.listdir(tmp_path) == []
 
 
 def test_commit_refuses_more_bytes_than_the_cap(tmp_path: Path) -> None:
     files = {"big.bin": b"x" * 1001}
     with pytest.raises(CommitRefused) as refused:
-        commit(FakeSandbox(files), diff({}, FakeSandbox(files).snapshot()), tmp_path, CommitCaps(max_bytes=1000))
+        commit(
+            FakeSandbox(files),
+            diff({}, FakeSandbox(files).snapshot()),
+            tmp_path,
+            CommitCaps(max_bytes=1000),
+        )
     assert str(refused.value) == (
         "Commit refused, nothing was written: 1001 bytes exceed the cap of 1000"
     )

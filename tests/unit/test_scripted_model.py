@@ -21,22 +21,36 @@ def write(tmp_path: Path, doc: object) -> Path:
 
 
 def test_turns_replay_in_order_then_stop(tmp_path: Path) -> None:
-    model = ScriptedModel(write(tmp_path, {"coder": [
-        {"tool": "fs.write", "args": {"path": "a", "content": "b"}},
-        {"handoff": "planner", "message": "done"},
-        {"answer": "ok"},
-    ]}))
-    assert model.next_turn(AGENT, [], 0) == ToolTurn(tool="fs.write", args={"path": "a", "content": "b"})
+    model = ScriptedModel(
+        write(
+            tmp_path,
+            {
+                "coder": [
+                    {"tool": "fs.write", "args": {"path": "a", "content": "b"}},
+                    {"handoff": "planner", "message": "done"},
+                    {"answer": "ok"},
+                ]
+            },
+        )
+    )
+    assert model.next_turn(AGENT, [], 0) == ToolTurn(
+        tool="fs.write", args={"path": "a", "content": "b"}
+    )
     assert model.next_turn(AGENT, [], 1) == HandoffTurn(handoff="planner", message="done")
     assert model.next_turn(AGENT, [], 2) == AnswerTurn(answer="ok")
-    assert model.next_turn(AGENT, [], 3) == StopTurn(why="the scripted model has no turn 4 for coder")
+    assert model.next_turn(AGENT, [], 3) == StopTurn(
+        why="the scripted model has no turn 4 for coder"
+    )
 
 
 def test_turn_with_two_kinds_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, {"coder": [{"tool": "x", "answer": "y"}]})
     with pytest.raises(ConfigError) as info:
         ScriptedModel(path)
-    assert str(info.value) == f"{path}: turn 0 of 'coder' needs exactly one of 'tool', 'handoff', 'answer'"
+    assert (
+        str(info.value)
+        == f"{path}: turn 0 of 'coder' needs exactly one of 'tool', 'handoff', 'answer'"
+    )
 
 
 def test_missing_and_invalid_files(tmp_path: Path) -> None:
