@@ -11,7 +11,7 @@ import hashlib
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 SCHEMA_VERSION: Final = "1"
 
@@ -108,18 +108,31 @@ class MemoryAccessInput(Frozen):
 DecisionOutcome = Literal["allow", "deny", "require_approval"]
 
 
-class Decision(Frozen):
-    """A policy answer. `policy_version` is the content hash of the loaded bundle.
+class DecisionDocument(Frozen):
+    """What `data.runtime.authz.decision` and `data.runtime.memory.decision` must evaluate to.
 
-    `alternatives` are safe ways to reach the goal of a refused call (e.g. the paths or
-    tools the agent may use), plain sentences for the model and the user; often empty.
+    `require_approval: true` pauses the call for a human; `reasons` are plain sentences shown
+    to the model and the user; `obligations` constrain an allowed call (e.g. `timeout_s`);
+    `alternatives` are safe ways to do what a refused call wanted (e.g. the tools the agent
+    may use instead), plain sentences, empty when none exists.
     """
 
-    allow: bool
-    require_approval: bool = False
-    reasons: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(frozen=True, extra="forbid", title="Decision")
+
+    allow: StrictBool
+    require_approval: StrictBool = False
+    reasons: list[StrictStr] = Field(default_factory=list)
     obligations: dict[str, Any] = Field(default_factory=dict)
-    alternatives: list[str] = Field(default_factory=list)
+    alternatives: list[StrictStr] = Field(default_factory=list)
+
+
+class Decision(DecisionDocument):
+    """A policy answer: the document a policy produced, plus where it came from.
+
+    `policy_version` is the content hash of the loaded bundle; `decision_id` is OPA's id for
+    the evaluation (None on the embedded engine or from the cache).
+    """
+
     policy_version: str = ""
     decision_id: str | None = None
     engine: str = ""
@@ -258,8 +271,27 @@ class Finding(Frozen):
     severity: Severity
     value_hash: str
 
+    def summary(self) -> dict[str, str]:
+        """The finding as the audit and a reviewer see it: where and what, never the value."""
+        return {
+            "type": self.type,
+            "detector": self.detector,
+            "location": self.location,
+            "severity": self.severity,
+            "value_hash": self.value_hash,
+        }
+
 
 VerdictKind = Literal["pass", "redact", "block", "escalate"]
+"""The safety verdicts (their order here is the order the JSON Schema lists them in)."""
+
+VERDICT_STRICTNESS: Final[dict[VerdictKind, int]] = {
+    "pass": 0,
+    "redact": 1,
+    "escalate": 2,
+    "block": 3,
+}
+"""How strict each verdict is: of several actions' verdicts, the strictest wins."""
 
 
 class Verdict(Frozen):
@@ -269,6 +301,21 @@ class Verdict(Frozen):
     findings: list[Finding] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
     alternatives: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def strictest(cls, verdicts: list[Verdict]) -> Verdict:
+        """One verdict for several actions: the strictest kind, with every finding and
+        reason, and the alternatives of the verdicts of that kind."""
+        if not verdicts:
+            return cls(verdict="pass")
+        worst = max(verdicts, key=lambda v: VERDICT_STRICTNESS[v.verdict])
+        alternatives = [a for v in verdicts if v.verdict == worst.verdict for a in v.alternatives]
+        return cls(
+            verdict=worst.verdict,
+            findings=[f for v in verdicts for f in v.findings],
+            reasons=[r for v in verdicts for r in v.reasons],
+            alternatives=list(dict.fromkeys(alternatives)),
+        )
 
 
 # --------------------------------------------------------------------------- memory

@@ -15,31 +15,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from runtime.models import MemoryAccessInput, PolicyInput
+from runtime.models import DecisionDocument, MemoryAccessInput, PolicyInput, VerdictKind
 
 SCHEMA_ID_BASE = "https://agent-runtime.dev/schemas/"
-
-
-class DecisionDocument(BaseModel):
-    """What `data.runtime.authz.decision` and `data.runtime.memory.decision` must evaluate to.
-
-    `require_approval: true` pauses the call for a human; `reasons` are plain sentences shown
-    to the model and the user; `obligations` constrain an allowed call (e.g. `timeout_s`);
-    `alternatives` are safe ways to do what a refused call wanted (e.g. the tools the agent
-    may use instead), plain sentences, empty when none exists.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", title="Decision")
-
-    allow: StrictBool
-    require_approval: StrictBool = False
-    reasons: list[StrictStr] = Field(default_factory=list)
-    obligations: dict[str, Any] = Field(default_factory=dict)
-    alternatives: list[StrictStr] = Field(default_factory=list)
 
 
 class SafetyVerdictDocument(BaseModel):
@@ -51,7 +33,7 @@ class SafetyVerdictDocument(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="SafetyVerdict")
 
-    verdict: Literal["pass", "redact", "block", "escalate"]
+    verdict: VerdictKind
     reasons: list[StrictStr] = Field(default_factory=list)
     alternatives: list[StrictStr] = Field(default_factory=list)
 
