@@ -15,7 +15,8 @@
     ├── PolicyUnavailable             the policy engine could not decide (fail closed)
     ├── PolicyDenied                  a decision said no; carries the Decision
     ├── SafetyBlocked                 the safety node blocked an action
-    └── RunNotFound                   no such run in the state directory
+    ├── RunNotFound                   no such run in the state directory
+    └── AuditTampered                 the audit log no longer matches its key or head
 
 Exceptions never log; the CLI (the edge) prints one line and picks the exit code from
 `exit_code`. Messages are plain sentences that name the fix where there is one.
@@ -101,3 +102,7 @@ class SafetyBlocked(AgentRuntimeError):
 
 class RunNotFound(UserError):
     """No run with that id exists in the state directory."""
+
+
+class AuditTampered(AgentRuntimeError):
+    """The audit log does not match its key or signed head; nothing more is appended."""
