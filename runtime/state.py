@@ -1,0 +1,68 @@
+"""The state folder (`.runtime/` by default) and the files in it are private to the user.
+
+The folder holds the audit log and its key, the checkpoints (raw tool arguments, answers),
+staged bytes and memories: it is created 0700 (and tightened to 0700 if found looser), and
+the files the runtime creates in it are 0600. `private_umask()` covers what other libraries
+create there (SQLite's WAL files, Chroma, LangGraph's saver) for the commands that run teams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def ensure_state_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) 0700; tighten it if it exists with looser bits."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, mode & PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty and 0600 if missing (SQLite then opens it with those bits and
+    gives its journal files the same); tighten it if it exists with looser bits."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.fchmod(fd, mode & PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    return path
+
+
+def private_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically, as a 0600 file in a 0700 folder."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(
+        temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE
+    )
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Everything created inside is at most 0600 / 0700 (umask 077), then the old umask."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
