@@ -1,0 +1,242 @@
+"""Argument provenance and the sink rule.
+
+`argument_provenance(store, args, sinks, effect)` labels each argument of one proposed
+call, and each typed token inside a string argument, from the run's `LabelStore`:
+
+- `trusted`: the value (as a whole) was seen in trusted content: the task, the
+  principal's own data, a trusted tool output or field. A value seen in *both* trusted and
+  untrusted content is trusted: the user typed it, or it is in their contacts.
+- `untrusted`: the value, or a place-naming token inside it (an address, URL, domain,
+  IBAN, account or phone number), or a run of words of it, was seen only in untrusted
+  content.
+- `model`: seen nowhere; the model produced it.
+- `unknown`: seen nowhere, but the store has had to forget untrusted labels (see
+  `store`); treated as untrusted.
+
+Sinks are the arguments where a value decides *where* something goes or what is done:
+`recipient`, `account`, `url`, `password`, `share_target`, `amount`, `path`, `target`.
+`judge` refuses (`untrusted_sink`) a call whose sink value is `untrusted` or `unknown`,
+and a sink declared `origin: user` whose value is not the user's own words or data.
+Untrusted content in any other argument (an e-mail body, a note) is no reason to refuse:
+the safety node checks what leaves. An `egress` call's URL is a `url` sink whether or not
+the tool declared it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from runtime.provenance.normalize import fold_unicode, normalise_value, words
+from runtime.provenance.store import LabelStore, value_keys
+from runtime.provenance.tokens import MAX_NGRAM, STRONG_KINDS, value_tokens
+
+__all__ = [
+    "SINK_KINDS",
+    "ArgProvenance",
+    "ArgTrust",
+    "CallProvenance",
+    "SinkDecision",
+    "SinkSpec",
+    "argument_provenance",
+    "judge",
+    "parse_sinks",
+]
+
+ArgTrust = Literal["trusted", "untrusted", "model", "unknown"]
+SINK_KINDS = frozenset(
+    {"recipient", "account", "url", "password", "share_target", "amount", "path", "target"}
+)
+_EGRESS_URL_ARGS = ("url", "uri", "href", "endpoint", "link")
+# Worst first: a list argument is as trusted as its least trusted element.
+_ORDER: dict[str, int] = {"untrusted": 0, "unknown": 1, "model": 2, "trusted": 3}
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """One sensitive argument: what kind of sink, and whether only the user may name it."""
+
+    kind: str
+    origin: Literal["any", "user"] = "any"
+
+
+def parse_sinks(declared: Mapping[str, Any]) -> dict[str, SinkSpec]:
+    """`{"to": "recipient", "path": {"kind": "path", "origin": "user"}}` -> SinkSpecs."""
+    sinks: dict[str, SinkSpec] = {}
+    for arg, spec in declared.items():
+        if isinstance(spec, str):
+            kind, origin = spec, "any"
+        else:
+            kind, origin = spec.get("kind"), spec.get("origin", "any")
+        if kind not in SINK_KINDS:
+            known = ", ".join(sorted(SINK_KINDS))
+            raise ValueError(f"sink {arg!r} has kind {kind!r}: use one of {known}")
+        if origin == "user":
+            sinks[arg] = SinkSpec(kind=kind, origin="user")
+        elif origin == "any":
+            sinks[arg] = SinkSpec(kind=kind)
+        else:
+            raise ValueError(f"sink {arg!r} has origin {origin!r}: use 'any' or 'user'")
+    return sinks
+
+
+@dataclass
+class ArgProvenance:
+    trust: ArgTrust
+    sources: list[str] = field(default_factory=list)
+    via: list[str] = field(default_factory=list)
+    sink: str | None = None
+    origin: str = "any"  # "user": only the user's own words or data may fill this sink
+    user: bool = False  # the value is the user's own words or data
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trust": self.trust,
+            "sources": sorted(self.sources),
+            "via": sorted(self.via),
+            "sink": self.sink,
+            "origin": self.origin,
+            "user": self.user,
+        }
+
+
+@dataclass
+class CallProvenance:
+    """Provenance of one call's arguments, in the policy's schema-2 and legacy shapes."""
+
+    args: dict[str, ArgProvenance]
+    overflowed: bool = False
+
+    def to_policy(self) -> dict[str, dict[str, Any]]:
+        """`provenance.args` of policy input schema 2: `{name: {trust, sources, via, sink}}`."""
+        return {name: arg.to_json() for name, arg in sorted(self.args.items())}
+
+    def legacy(self) -> dict[str, str]:
+        """The schema-1 shape `{name: "trusted" | "untrusted"}`; unknown counts as untrusted."""
+        return {
+            name: "untrusted" if arg.trust in ("untrusted", "unknown") else "trusted"
+            for name, arg in sorted(self.args.items())
+        }
+
+
+@dataclass(frozen=True)
+class SinkDecision:
+    outcome: Literal["allow", "untrusted_sink"]
+    args: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+def _label_string(store: LabelStore, value: str, sink: SinkSpec | None) -> ArgProvenance:
+    found = [store.lookup(key) for key in value_keys(value)]
+    sources = sorted({s for hit in found for s in hit.sources})
+    user = any(hit.user for hit in found)
+    if any(hit.trusted for hit in found):
+        return ArgProvenance("trusted", sources, ["value"], user=user)
+    if any(hit.untrusted for hit in found):
+        return ArgProvenance("untrusted", sources, ["value"])
+    untrusted_via: set[str] = set()
+    untrusted_sources: set[str] = set()
+    trusted_sources: set[str] = set()
+    amount = sink is not None and sink.kind == "amount"
+    for token in value_tokens(value):
+        if token.kind not in STRONG_KINDS and not (amount and token.kind == "number"):
+            continue
+        hit = store.lookup(token.key)
+        if hit.untrusted and not hit.trusted:
+            untrusted_via.add(token.kind)
+            untrusted_sources.update(hit.sources)
+        elif hit.trusted:
+            trusted_sources.update(hit.sources)
+    untrusted_via.update(_copied_text(store, value, untrusted_sources))
+    if untrusted_via:
+        return ArgProvenance(
+            "untrusted", sorted(untrusted_sources | trusted_sources), sorted(untrusted_via)
+        )
+    trust: ArgTrust = "unknown" if store.overflowed else "model"
+    return ArgProvenance(trust, sorted(trusted_sources), ["tokens"] if trusted_sources else [])
+
+
+def _copied_text(store: LabelStore, value: str, sources: set[str]) -> set[str]:
+    """`{"text"}` when a run of MAX_NGRAM words of `value` was seen only in untrusted text."""
+    found: set[str] = set()
+    for line in fold_unicode(value).splitlines():
+        line_words = words(line)
+        for start in range(len(line_words) - MAX_NGRAM + 1):
+            hit = store.lookup(" ".join(line_words[start : start + MAX_NGRAM]))
+            if hit.untrusted and not hit.trusted:
+                sources.update(hit.sources)
+                found.add("text")
+    return found
+
+
+def _label(store: LabelStore, value: Any, sink: SinkSpec | None) -> ArgProvenance:
+    if isinstance(value, str):
+        return _label_string(store, value, sink)
+    if isinstance(value, bool) or value is None:
+        return ArgProvenance("model")
+    if isinstance(value, int | float):
+        return _label_string(store, normalise_value(repr(value)), sink)
+    items: list[Any]
+    if isinstance(value, Mapping):
+        items = list(value.values())
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    else:
+        return _label_string(store, str(value), sink)
+    labels = [_label(store, item, sink) for item in items]
+    if not labels:
+        return ArgProvenance("model")
+    worst = min(labels, key=lambda label: _ORDER[label.trust])
+    return ArgProvenance(
+        worst.trust,
+        sorted({s for label in labels for s in label.sources}),
+        sorted({v for label in labels for v in label.via}),
+        user=all(label.user for label in labels),
+    )
+
+
+def argument_provenance(
+    store: LabelStore,
+    args: Mapping[str, Any],
+    sinks: Mapping[str, SinkSpec] | None = None,
+    effect: str | None = None,
+) -> CallProvenance:
+    """Label every argument of one call; sink arguments carry their sink kind."""
+    declared = dict(sinks or {})
+    if effect == "egress":
+        for name in _EGRESS_URL_ARGS:
+            if name in args and name not in declared:
+                declared[name] = SinkSpec("url")
+    labelled: dict[str, ArgProvenance] = {}
+    for name, value in args.items():
+        spec = declared.get(name)
+        label = _label(store, value, spec)
+        if spec is not None:
+            label.sink, label.origin = spec.kind, spec.origin
+        labelled[name] = label
+    return CallProvenance(labelled, overflowed=store.overflowed)
+
+
+def judge(provenance: CallProvenance) -> SinkDecision:
+    """The sink rule: `untrusted_sink` when a sink's value comes from untrusted content only."""
+    refused: list[str] = []
+    reasons: list[str] = []
+    for name, arg in sorted(provenance.args.items()):
+        if arg.sink is None:
+            continue
+        if arg.trust in ("untrusted", "unknown"):
+            refused.append(name)
+            where = ", ".join(arg.sources) or "content the run can no longer tell apart"
+            reasons.append(
+                f"{arg.sink} argument {name} comes from untrusted content ({where}), "
+                "not from the task or trusted data"
+            )
+        elif arg.origin == "user" and not arg.user:
+            refused.append(name)
+            reasons.append(
+                f"{arg.sink} argument {name} must be named by the user (the task or trusted data)"
+            )
+    if refused:
+        return SinkDecision("untrusted_sink", tuple(refused), tuple(reasons))
+    return SinkDecision("allow")

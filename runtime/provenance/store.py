@@ -1,0 +1,261 @@
+"""The run's label store: which values were seen in trusted and in untrusted content.
+
+Every value that enters a run is indexed under its canonical key (see `tokens`) with the
+label of where it came from. The store is plain JSON (`to_state` / `from_state`) so it can
+live in the checkpointed graph state, and it is bounded:
+
+- **Deduplicated.** One entry per distinct key, holding label flags and up to
+  `MAX_SOURCES_PER_ENTRY` source ids; a value seen a thousand times costs one entry.
+- **Keyed hashes, not values.** An entry's key is a keyed BLAKE2b digest (64 bits, key
+  random per run), so the state never holds a secret from the user's data and its size
+  does not depend on how long the values are.
+- **Capped, failing safe.** At `cap` entries the oldest *trusted-only* entries go first
+  (forgetting that a value was trusted can only cost an approval). When only entries with
+  an untrusted label are left, the oldest of those go and the store is marked
+  `overflowed`: from then on a value found nowhere is `unknown`, never "the model's own",
+  and the policy treats `unknown` like `untrusted`. An evicted untrusted value can
+  therefore never come back as trusted or as unlabelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.provenance.normalize import fold_unicode, normalise_value, words
+from runtime.provenance.tokens import text_tokens
+
+__all__ = [
+    "DEFAULT_CAP",
+    "TRUSTED",
+    "UNTRUSTED",
+    "USER",
+    "Hit",
+    "LabelStore",
+    "field_trust",
+]
+
+DEFAULT_CAP = 20_000
+MAX_SOURCES = 256
+MAX_SOURCES_PER_ENTRY = 4
+STATE_VERSION = 1
+OTHER_SOURCE = "(other sources)"
+
+# Label flags, or-ed into an entry.
+TRUSTED = 1
+UNTRUSTED = 2
+USER = 4  # trusted because the user said it: the task text or the principal's own data
+
+_TRUST_FLAGS = {"trusted": TRUSTED, "untrusted": UNTRUSTED}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What the store knows of one key."""
+
+    flags: int
+    sources: tuple[str, ...]
+
+    @property
+    def trusted(self) -> bool:
+        return bool(self.flags & TRUSTED)
+
+    @property
+    def untrusted(self) -> bool:
+        return bool(self.flags & UNTRUSTED)
+
+    @property
+    def user(self) -> bool:
+        return bool(self.flags & USER)
+
+
+def field_trust(trust_map: Mapping[str, str], path: str) -> str:
+    """The trust of one field of a structured result under a per-field trust map.
+
+    Keys are dotted paths (`sender.iban`); list items share their list's path. The most
+    specific key that is the path or one of its parents wins, then `*`, then `untrusted`.
+    """
+    parts = path.split(".") if path else []
+    for end in range(len(parts), 0, -1):
+        label = trust_map.get(".".join(parts[:end]))
+        if label is not None:
+            return label
+    return trust_map.get("*", "untrusted")
+
+
+class LabelStore:
+    """Labels of the distinct values a run has seen; JSON in, JSON out."""
+
+    def __init__(self, *, cap: int = DEFAULT_CAP, salt: str | None = None) -> None:
+        if cap < 16:
+            raise ValueError(f"label store cap {cap} is too small: use at least 16 entries")
+        self.cap = cap
+        self.salt = salt or secrets.token_hex(16)
+        self.overflowed = False
+        self.sources: list[str] = []
+        self.entries: dict[str, list[Any]] = {}  # digest -> [flags, [source ids]]
+        self._key = bytes.fromhex(self.salt)
+
+    # ------------------------------------------------------------------ state
+
+    def to_state(self) -> dict[str, Any]:
+        """The whole store as JSON-ready data (what the checkpointed graph state holds)."""
+        return {
+            "v": STATE_VERSION,
+            "cap": self.cap,
+            "salt": self.salt,
+            "overflowed": self.overflowed,
+            "sources": list(self.sources),
+            "entries": {
+                digest: [flags, list(ids)] for digest, (flags, ids) in self.entries.items()
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> LabelStore:
+        """Rebuild a store from `to_state` output; a damaged state is refused, never guessed."""
+        try:
+            if state["v"] != STATE_VERSION:
+                raise ValueError(f"version {state['v']!r}")
+            store = cls(cap=int(state["cap"]), salt=str(state["salt"]))
+            store.overflowed = bool(state["overflowed"])
+            store.sources = [str(source) for source in state["sources"]]
+            for digest, (flags, ids) in state["entries"].items():
+                store.entries[str(digest)] = [int(flags), [int(i) for i in ids]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"label store state is damaged ({exc}): start the run again from its task"
+            ) from exc
+        return store
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # ------------------------------------------------------------------ adding
+
+    def add_task(self, task: str) -> None:
+        """The task text is the user speaking: trusted, and the user's own words."""
+        self.add_text(task, "trusted", "task", user=True)
+
+    def add_trusted_data(self, data: Mapping[str, Any]) -> None:
+        """The principal's configured data (identity, contacts, accounts): trusted, the user's."""
+        for section, value in data.items():
+            self.add_value(value, "trusted", f"trusted_data.{section}", user=True)
+
+    def add_tool_output(self, source: str, result: Any, trust: str | Mapping[str, str]) -> None:
+        """A tool's result under its declared output trust: one label, or one per field."""
+        if isinstance(trust, str):
+            self.add_value(result, trust, source)
+        else:
+            self._add_fields(result, trust, source, "")
+
+    def add_memory_recall(self, source: str, records: Iterable[tuple[str, str]]) -> None:
+        """Recalled memories keep the label they were written with: (text, trust) pairs."""
+        for text, trust in records:
+            self.add_text(text, trust, source)
+
+    def add_sandbox_output(self, source: str, result: Any, *, box_tainted: bool) -> None:
+        """Box-level taint: anything computed in a box that has read untrusted input is untrusted."""
+        self.add_value(result, "untrusted" if box_tainted else "trusted", source)
+
+    def add_value(self, value: Any, trust: str, source: str, *, user: bool = False) -> None:
+        """Index a structured value: each leaf whole, and each string leaf as free text."""
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                self.add_value(item, trust, source, user=user)
+                del key  # keys are the schema's field names, not data the run saw
+        elif isinstance(value, list | tuple | set | frozenset):
+            for item in value:
+                self.add_value(item, trust, source, user=user)
+        elif isinstance(value, str):
+            self.add_text(value, trust, source, user=user)
+        elif isinstance(value, bool) or value is None:
+            return
+        elif isinstance(value, int | float):
+            self._add_keys({normalise_value(repr(value))}, trust, source, user)
+        else:
+            self.add_text(str(value), trust, source, user=user)
+
+    def add_text(self, text: str, trust: str, source: str, *, user: bool = False) -> None:
+        """Index one free text: the whole (short) text, its typed tokens and word n-grams."""
+        keys = {token.key for token in text_tokens(text)}
+        keys.update(value_keys(text))
+        self._add_keys(keys, trust, source, user)
+
+    def _add_fields(self, value: Any, trust_map: Mapping[str, str], source: str, path: str) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                self._add_fields(item, trust_map, source, child)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                self._add_fields(item, trust_map, source, path)
+        else:
+            self.add_value(value, field_trust(trust_map, path), source)
+
+    def _add_keys(self, keys: Iterable[str], trust: str, source: str, user: bool) -> None:
+        if trust not in _TRUST_FLAGS:
+            raise ValueError(f"trust must be 'trusted' or 'untrusted', not {trust!r}")
+        flags = _TRUST_FLAGS[trust] | (USER if user and trust == "trusted" else 0)
+        source_id = self._source_id(source)
+        for key in keys:
+            if not key:
+                continue
+            digest = self._digest(key)
+            entry = self.entries.get(digest)
+            if entry is None:
+                self.entries[digest] = [flags, [source_id]]
+                continue
+            entry[0] |= flags
+            if source_id not in entry[1] and len(entry[1]) < MAX_SOURCES_PER_ENTRY:
+                entry[1].append(source_id)
+        if len(self.entries) > self.cap:
+            self._evict()
+
+    def _source_id(self, source: str) -> int:
+        if source in self.sources:
+            return self.sources.index(source)
+        if len(self.sources) >= MAX_SOURCES:
+            if OTHER_SOURCE not in self.sources:
+                self.sources[-1] = OTHER_SOURCE
+            return self.sources.index(OTHER_SOURCE)
+        self.sources.append(source)
+        return len(self.sources) - 1
+
+    def _digest(self, key: str) -> str:
+        return hashlib.blake2b(key.encode(), key=self._key, digest_size=8).hexdigest()
+
+    def _evict(self) -> None:
+        excess = len(self.entries) - self.cap
+        # Trusted-only entries first, oldest first: forgetting them only costs approvals.
+        for digest in [d for d, (flags, _) in self.entries.items() if not flags & UNTRUSTED]:
+            if excess <= 0:
+                return
+            del self.entries[digest]
+            excess -= 1
+        # Only untrusted labels left: drop the oldest and stop treating misses as the model's.
+        for digest in list(self.entries)[:excess]:
+            del self.entries[digest]
+        self.overflowed = True
+
+    # ------------------------------------------------------------------ lookup
+
+    def lookup(self, key: str) -> Hit:
+        """What the store holds for one canonical key (flags 0: seen nowhere)."""
+        entry = self.entries.get(self._digest(key)) if key else None
+        if entry is None:
+            return Hit(0, ())
+        flags, ids = entry
+        return Hit(flags, tuple(self.sources[i] for i in ids if i < len(self.sources)))
+
+
+def value_keys(value: str) -> set[str]:
+    """The keys one whole value may be indexed under: as a value, and as its words."""
+    keys = {normalise_value(value)}
+    joined = " ".join(words(fold_unicode(value)))
+    if joined:
+        keys.add(joined)
+    return {key for key in keys if key}

@@ -1,0 +1,138 @@
+"""Typed tokens: the values a free text holds, each under its canonical key.
+
+A text is read as e-mail addresses, URLs, bare domains, IBANs, account and phone numbers,
+numbers and amounts, quoted strings and identifiers, plus the word n-grams of each line
+(so a name, a title or a subject inside a sentence is found as a whole). Each token's key
+is what `normalise_value` makes of the same value in an argument, so an exact dictionary
+lookup answers "was this value in that text?".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from runtime.provenance.normalize import canonical_number, normalise_value, text_variants, words
+
+__all__ = ["MAX_NGRAM", "STRONG_KINDS", "Token", "ngram_keys", "text_tokens", "value_tokens"]
+
+MAX_NGRAM = 6  # longest multi-word value found inside a sentence (names, titles, subjects)
+_MAX_QUOTED = 200
+
+# Kinds that name a place data can go to or come from: a sink whose value holds one of
+# these from untrusted content is tainted even when the whole value is the model's.
+STRONG_KINDS = frozenset({"email", "url", "domain", "iban", "account", "phone"})
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}")
+_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'`)\]}|\\]+", re.IGNORECASE)
+_DOMAIN = re.compile(
+    r"(?<![\w@.\-])(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w\-])"
+)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
+_DIGITS = re.compile(r"(?<![\w.,])\+?\d(?:[ \-./()]?\d){5,24}(?![\w])")
+_NUMBER = re.compile(r"(?<![\w])[$€£¥₹]?\s?[+-]?\d(?:[\d,.' ]*\d)?(?![\w])")
+_QUOTED = re.compile(
+    r"'([^'\n]{1,200})'|\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|\u2018([^\u2019\n]{1,200})\u2019|`([^`\n]{1,200})`"
+)
+_IDENTIFIER = re.compile(r"[#@]?[\w][\w.\-/+]*[\w]|[#@]?\w")
+_TRAILING = ".,;:!?'\")]}>"
+
+# Top-level domains a bare `word.word` must end in to count as a domain: file names
+# (`report.pdf`, `notes.txt`) and version strings must not become domains.
+_TLDS = frozenset(
+    """com net org edu gov mil int io ai co dev app info biz me tv cc xyz online site tech
+    cloud shop store blog news live email link click top club pro name mobi agency digital
+    ac ae ar at au be bg br by ca ch cl cn cz de dk ee es eu fi fr gr hk hr hu id ie il in
+    is it jp kr lt lu lv mx my nl no nz ph pl pt ro rs ru se sg si sk th tr tw ua uk us vn
+    za""".split()  # noqa: SIM905 (a word list reads better than 100 quoted strings)
+)
+_TWO_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "edu"})
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    key: str
+
+
+def _domain_keys(host: str) -> Iterator[str]:
+    host = host.strip(".").casefold()
+    labels = host.split(".")
+    if len(labels) < 2 or labels[-1] not in _TLDS:
+        return
+    yield host
+    if labels[0] == "www" and len(labels) > 2:
+        yield ".".join(labels[1:])
+    cut = 3 if len(labels) >= 3 and labels[-2] in _TWO_LEVEL and len(labels[-1]) == 2 else 2
+    if len(labels) > cut:
+        yield ".".join(labels[-cut:])
+
+
+def _url_tokens(url: str) -> Iterator[Token]:
+    url = url.rstrip(_TRAILING)
+    yield Token("url", normalise_value(url).rstrip("/"))
+    rest = url.split("://", 1)[1]
+    host = re.split(r"[/?#:]", rest.rsplit("@", 1)[-1] if "@" in rest.split("/")[0] else rest)[0]
+    for key in _domain_keys(host):
+        yield Token("domain", key)
+
+
+def _variant_tokens(text: str) -> Iterator[Token]:
+    for match in _EMAIL.finditer(text):
+        address = match.group().strip(".").casefold()
+        yield Token("email", address)
+        for key in _domain_keys(address.rsplit("@", 1)[1]):
+            yield Token("domain", key)
+    for match in _URL.finditer(text):
+        yield from _url_tokens(match.group())
+    for match in _DOMAIN.finditer(text):
+        for key in _domain_keys(match.group()):
+            yield Token("domain", key)
+    for match in _IBAN.finditer(text):
+        yield Token("iban", match.group().replace(" ", "").casefold())
+    for match in _DIGITS.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        yield Token("phone" if match.group().startswith("+") else "account", digits)
+    for match in _NUMBER.finditer(text):
+        number = canonical_number(match.group())
+        if number is not None:
+            yield Token("number", number)
+    for match in _QUOTED.finditer(text):
+        quoted = next(group for group in match.groups() if group is not None)
+        key = normalise_value(quoted)
+        if key and len(key) <= _MAX_QUOTED:
+            yield Token("quoted", key)
+    for match in _IDENTIFIER.finditer(text):
+        word = match.group().rstrip(_TRAILING)
+        key = normalise_value(word)
+        if key:
+            yield Token("identifier", key)
+            if word[0] in "#@" and len(key) > 1:
+                yield Token("identifier", key[1:])
+
+
+def ngram_keys(text: str, longest: int = MAX_NGRAM) -> Iterator[str]:
+    """Every run of 1..`longest` consecutive words of each line, as a normalised key."""
+    for line in text.splitlines():
+        line_words = words(line)
+        for start in range(len(line_words)):
+            for size in range(1, min(longest, len(line_words) - start) + 1):
+                yield " ".join(line_words[start : start + size])
+
+
+def text_tokens(text: str) -> set[Token]:
+    """All typed tokens and word n-grams of a free text, over all of its renderings."""
+    tokens: set[Token] = set()
+    for variant in text_variants(text):
+        tokens.update(_variant_tokens(variant))
+        tokens.update(Token("words", key) for key in ngram_keys(variant))
+    return tokens
+
+
+def value_tokens(value: str) -> set[Token]:
+    """The typed tokens inside one argument value (no n-grams: the value is looked up whole)."""
+    tokens: set[Token] = set()
+    for variant in text_variants(value):
+        tokens.update(_variant_tokens(variant))
+    return tokens
