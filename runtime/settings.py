@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +43,9 @@ class Settings(BaseSettings):
 
     max_steps: int = Field(default=40, ge=1)
     max_denials: int = Field(default=3, ge=1)
+
+    # The dashboard's token (`runtime serve`); unset: a random one is made up and printed.
+    serve_token: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(
