@@ -150,9 +150,7 @@ def _label_string(store: LabelStore, value: str, sink: SinkSpec | None) -> ArgPr
             trusted_sources.update(hit.sources)
     untrusted_via.update(_copied_text(store, value, untrusted_sources))
     if untrusted_via:
-        return ArgProvenance(
-            "untrusted", sorted(untrusted_sources | trusted_sources), sorted(untrusted_via)
-        )
+        return ArgProvenance("untrusted", sorted(untrusted_sources), sorted(untrusted_via))
     trust: ArgTrust = "unknown" if store.overflowed else "model"
     return ArgProvenance(trust, sorted(trusted_sources), ["tokens"] if trusted_sources else [])
 
@@ -188,9 +186,10 @@ def _label(store: LabelStore, value: Any, sink: SinkSpec | None) -> ArgProvenanc
     if not labels:
         return ArgProvenance("model")
     worst = min(labels, key=lambda label: _ORDER[label.trust])
+    # The sources that explain the label: those of the elements that are as bad as the worst.
     return ArgProvenance(
         worst.trust,
-        sorted({s for label in labels for s in label.sources}),
+        sorted({s for label in labels if label.trust == worst.trust for s in label.sources}),
         sorted({v for label in labels for v in label.via}),
         user=all(label.user for label in labels),
     )
