@@ -36,6 +36,7 @@ class Effect(StrEnum):
     WRITE = "write"
     EXEC = "exec"
     EXTERNAL = "external"
+    EGRESS = "egress"  # a read that sends data out (e.g. fetching a URL with a query)
 
 
 # --------------------------------------------------------------------------- proposal

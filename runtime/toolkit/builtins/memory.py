@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.models import Effect, Trust
-from runtime.tools import StagedMemoryWrite, Tool, ToolContext, ToolOutcome
+from runtime.toolkit.base import StagedMemoryWrite, Tool, ToolContext, ToolOutcome
 
 
 class PutArgs(BaseModel):
@@ -53,15 +53,17 @@ MEMORY_TOOLS = [
         effect=Effect.WRITE,
         description="Remember a piece of text in your memory namespace.",
         args_model=PutArgs,
-        run=put,
-        in_sandbox=False,
+        function=put,
+        where="brokered",
+        trust=Trust.TRUSTED,
     ),
     Tool(
         name="memory.search",
         effect=Effect.READ,
         description="Search your memory namespace for related text.",
         args_model=SearchArgs,
-        run=search,
-        in_sandbox=False,
+        function=search,
+        where="brokered",
+        trust=Trust.UNTRUSTED,  # a recall keeps the label it was written with
     ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.models import Effect, Trust
-from runtime.tools import Tool, ToolContext, ToolOutcome
+from runtime.toolkit.base import Tool, ToolContext, ToolOutcome
 
 
 class PythonRunArgs(BaseModel):
@@ -41,7 +41,8 @@ PYTHON_TOOLS = [
         effect=Effect.EXEC,
         description="Run Python 3 code in the sandbox; files go to /workspace.",
         args_model=PythonRunArgs,
-        run=run_python,
-        in_sandbox=True,
+        function=run_python,
+        where="sandbox",
+        trust=Trust.UNTRUSTED,  # the function labels each run (box-level taint)
     )
 ]

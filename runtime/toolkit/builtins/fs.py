@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.models import Effect, Trust
-from runtime.tools import Tool, ToolContext, ToolOutcome
+from runtime.toolkit.base import Tool, ToolContext, ToolOutcome
 
 MAX_READ_BYTES = 256 * 1024
 
@@ -51,15 +51,17 @@ FS_TOOLS = [
         effect=Effect.READ,
         description="Read a text file from /workspace.",
         args_model=ReadArgs,
-        run=read_file,
-        in_sandbox=True,
+        function=read_file,
+        where="sandbox",
+        trust=Trust.UNTRUSTED,  # files from --input are; the function labels each read
     ),
     Tool(
         name="fs.write",
         effect=Effect.WRITE,
         description="Write a text file to /workspace; it reaches the output folder on commit.",
         args_model=WriteArgs,
-        run=write_file,
-        in_sandbox=True,
+        function=write_file,
+        where="sandbox",
+        trust=Trust.TRUSTED,
     ),
 ]
