@@ -17,13 +17,14 @@ from runtime.agents import Team, load_team
 from runtime.audit.store import AuditLog, is_system_stream
 from runtime.errors import ConfigError, RunNotFound, UserError
 from runtime.graph import GraphBuilder
+from runtime.lazy import LazyMemory, LazySandboxBackend
 from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
 from runtime.pipeline import Pipeline, RunContext, digest_args
 from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
 from runtime.staging import StagingArea
-from runtime.tools import ToolRegistry, builtin_registry
+from runtime.tools import ToolRegistry, project_registry
 
 if TYPE_CHECKING:
     from runtime.policy.authorizer import Authorizer
@@ -40,7 +41,7 @@ class Runtime:
         self.state_dir = settings.resolved_state_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.audit = AuditLog(self.state_dir / "audit.db")
-        self.registry: ToolRegistry = builtin_registry()
+        self.registry: ToolRegistry = project_registry(settings.project_dir)
         self._closers: list[Any] = []
         self._engine: Any = None
         self._backend: Any = None
@@ -137,8 +138,9 @@ class Runtime:
         authorizer = self.authorizer()
         return Pipeline(
             authorizer=authorizer,
-            backend=self.sandbox_backend(),
-            memory=self.memory(),
+            # Docker and Chroma start on first use: a host-tools run needs neither.
+            backend=LazySandboxBackend(self.sandbox_backend),
+            memory=LazyMemory(self.memory),
             checker=default_checker(rules=authorizer.safety_verdict),
             audit=self.audit,
             registry=self.registry,
