@@ -14,7 +14,9 @@ call, and each typed token inside a string argument, from the run's `LabelStore`
   `store`); treated as untrusted.
 
 Sinks are the arguments where a value decides *where* something goes or what is done:
-`recipient`, `account`, `url`, `password`, `share_target`, `amount`, `path`, `target`.
+`recipient`, `account`, `url`, `password`, `share_target`, `amount`, `path`, `target`;
+and `links`, free text (a message body) judged only by the links, domains and addresses in
+it.
 `judge` refuses (`untrusted_sink`) a call whose sink value is `untrusted` or `unknown`,
 and a sink declared `origin: user` whose value is not the user's own words or data.
 Untrusted content in any other argument (an e-mail body, a note) is no reason to refuse:
@@ -46,8 +48,12 @@ __all__ = [
 
 ArgTrust = Literal["trusted", "untrusted", "model", "unknown"]
 SINK_KINDS = frozenset(
-    {"recipient", "account", "url", "password", "share_target", "amount", "path", "target"}
+    {"recipient", "account", "url", "password", "share_target", "amount", "path", "target", "links"}
 )
+# A `links` sink is free text (a message body, a post) judged only by the places it names:
+# a link, domain or address from untrusted content is a phishing or exfiltration channel,
+# while quoting untrusted prose is not. Those are the kinds it looks at.
+_LINK_KINDS = frozenset({"url", "domain", "email"})
 _EGRESS_URL_ARGS = ("url", "uri", "href", "endpoint", "link")
 # Worst first: a list argument is as trusted as its least trusted element.
 _ORDER: dict[str, int] = {"untrusted": 0, "unknown": 1, "model": 2, "trusted": 3}
@@ -168,8 +174,28 @@ def _copied_text(store: LabelStore, value: str, sources: set[str]) -> set[str]:
     return found
 
 
+def _label_links(store: LabelStore, text: str) -> ArgProvenance:
+    untrusted: set[str] = set()
+    via: set[str] = set()
+    for token in value_tokens(text):
+        if token.kind in _LINK_KINDS:
+            hit = store.lookup(token.key)
+            if hit.untrusted and not hit.trusted:
+                untrusted.update(hit.sources)
+                via.add(token.kind)
+    if via:
+        return ArgProvenance("untrusted", sorted(untrusted), sorted(via))
+    return ArgProvenance("unknown" if store.overflowed and _has_links(text) else "model")
+
+
+def _has_links(text: str) -> bool:
+    return any(token.kind in _LINK_KINDS for token in value_tokens(text))
+
+
 def _label(store: LabelStore, value: Any, sink: SinkSpec | None) -> ArgProvenance:
     if isinstance(value, str):
+        if sink is not None and sink.kind == "links":
+            return _label_links(store, value)
         return _label_string(store, value, sink)
     if isinstance(value, bool) or value is None:
         return ArgProvenance("model")

@@ -29,6 +29,8 @@ _URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'`)\]}|\\]+", re.IGNORECASE)
 _DOMAIN = re.compile(
     r"(?<![\w@.\-])(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w\-])"
 )
+_IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
+_BARE_IPV4 = re.compile(r"(?<![\w.])" + _IPV4.pattern + r"(?![\w.])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 _DIGITS = re.compile(r"(?<![\w.,])\+?\d(?:[ \-./()]?\d){5,24}(?![\w])")
 _NUMBER = re.compile(r"(?<![\w])[$€£¥₹]?\s?[+-]?\d(?:[\d,.' ]*\d)?(?![\w])")
@@ -58,6 +60,9 @@ class Token:
 
 def _domain_keys(host: str) -> Iterator[str]:
     host = host.strip(".").casefold()
+    if _IPV4.fullmatch(host):
+        yield host  # an address is its own "domain": exfiltration to a bare IP is common
+        return
     labels = host.split(".")
     if len(labels) < 2 or labels[-1] not in _TLDS:
         return
@@ -89,6 +94,8 @@ def _variant_tokens(text: str) -> Iterator[Token]:
     for match in _DOMAIN.finditer(text):
         for key in _domain_keys(match.group()):
             yield Token("domain", key)
+    for match in _BARE_IPV4.finditer(text):
+        yield Token("domain", match.group())
     for match in _IBAN.finditer(text):
         yield Token("iban", match.group().replace(" ", "").casefold())
     for match in _DIGITS.finditer(text):
