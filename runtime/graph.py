@@ -287,6 +287,7 @@ class GraphBuilder:
             call_timeout_s=_obligated_timeout(
                 self.pipeline.call_timeout_s, pending["decision"]["obligations"]
             ),
+            obligations=pending["decision"]["obligations"],  # applied by Tool.run
         )
         staged = self.pipeline.execute(self.run, call, ctx)
         calls = dict(state.get("calls_so_far", {}))
