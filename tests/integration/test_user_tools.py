@@ -1,0 +1,237 @@
+"""User-defined tools end to end: real Docker engine, real OPA server, the real pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import Agent, Runtime, Team
+from runtime.models import RunResult
+
+pytestmark = [pytest.mark.opa]
+
+BOX_TOOL = '''"""A tool that can only succeed inside the sandbox."""
+
+import json
+import os
+
+from runtime import tool
+
+
+@tool(effect="write", where="sandbox", trust="trusted")
+def where_am_i(label: str) -> dict:
+    """Report where this code runs, and leave a note in /workspace."""
+    if not os.path.isdir("/workspace") or os.getuid() == 0:
+        raise RuntimeError("this tool ran outside the sandbox")
+    facts = {"label": label, "uid": os.getuid(), "cwd": os.getcwd()}
+    with open("/workspace/where.json", "w") as handle:
+        json.dump(facts, handle)
+    return facts
+'''
+
+HOST_TOOLS = '''"""Host-side tools: a read and a side effect."""
+
+from pathlib import Path
+
+from runtime import tool
+
+SENT = Path(__file__).parent / "sent.txt"
+
+
+@tool(name="quote.get", effect="read", trust="trusted")
+def quote(symbol: str) -> dict:
+    """The price of a stock."""
+    return {"symbol": symbol, "price": 42.5}
+
+
+@tool(name="chat.post", effect="external", trust="trusted")
+def post(channel: str, text: str) -> str:
+    """Post a message to a team channel."""
+    SENT.write_text(f"{channel}: {text}")
+    return "posted"
+'''
+
+
+def policy_data(project: Path) -> Path:
+    """The JSON file holding the authz data (wherever rego/ keeps it)."""
+    for path in sorted((project / "rego").rglob("*.json")):
+        if "authz" in json.loads(path.read_text()).get("runtime_data", {}):
+            return path
+    raise AssertionError("no authz data in rego/")
+
+
+def edit_authz(project: Path, **changes: dict[str, Any]) -> None:
+    path = policy_data(project)
+    data = json.loads(path.read_text())
+    authz = data["runtime_data"]["authz"]
+    for key, value in changes.items():
+        authz.setdefault(key, {}).update(value)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def grant(project: Path, agent: str, tools: list[str]) -> None:
+    path = policy_data(project)
+    data = json.loads(path.read_text())
+    data["runtime_data"]["authz"]["grants"]["agents"][agent] = {"tools": tools}
+    path.write_text(json.dumps(data, indent=2))
+
+
+def solo_team(project: Path, agent: str, tools: list[str], turns: list[Any]) -> Team:
+    """A one-agent team with a scripted model, granted exactly its tools."""
+    (project / "scripts").mkdir(exist_ok=True)
+    (project / "scripts" / f"{agent}.json").write_text(json.dumps({agent: turns}))
+    grant(project, agent, tools)
+    member = Agent(
+        name=agent,
+        instruction="Use your tools.",
+        tools=tools,
+        model=f"scripted:scripts/{agent}.json",
+    )
+    return Team(name=f"{agent}-team", agents=[member], entry=agent)
+
+
+@pytest.fixture
+def rt(project: Path, tmp_path: Path, opa_path: Path) -> Iterator[Runtime]:
+    (project / "tools").mkdir()
+    (project / "tools" / "box.py").write_text(BOX_TOOL)
+    (project / "tools" / "host.py").write_text(HOST_TOOLS)
+    runtime = Runtime(project_dir=project, state_dir=tmp_path / "state", opa_binary=str(opa_path))
+    with runtime:
+        yield runtime
+
+
+def tool_answers(rt: Runtime, result: RunResult) -> list[str]:
+    saved = rt.checkpointer().get_tuple({"configurable": {"thread_id": result.run_id}})
+    messages = saved.checkpoint["channel_values"]["messages"] if saved else []
+    return [m["content"] for m in messages if m.get("role") == "tool"]
+
+
+def step_events(rt: Runtime, result: RunResult, kind: str) -> list[dict[str, Any]]:
+    return [e.payload for e in rt.audit.events(result.run_id) if e.kind == kind]
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("sandbox_image", "no_leftover_containers")
+def test_sandboxed_user_tool_runs_in_the_box_never_on_the_host(rt: Runtime) -> None:
+    # On this host the tool would raise: no /workspace, or running as root.
+    assert not Path("/workspace").is_dir() or os.getuid() == 0
+    team = solo_team(
+        rt.settings.project_dir,
+        "prober",
+        ["where_am_i"],
+        [{"tool": "where_am_i", "args": {"label": "hi"}}, {"answer": "done"}],
+    )
+    result = rt.exec("Where do tools run?", team=team)
+
+    assert result.status == "completed", result.reason
+    facts = {"label": "hi", "uid": 10001, "cwd": "/workspace"}
+    assert json.loads(tool_answers(rt, result)[0]) == facts
+    # The file it wrote went through check and commit like any sandbox change.
+    assert json.loads((Path(result.output_dir or "") / "where.json").read_text()) == facts
+    [step] = result.steps
+    assert (step.tool, step.decision, step.verdict) == ("where_am_i", "allow", "pass")
+    assert step.sandbox_id
+    [execution] = step_events(rt, result, "execution")
+    assert (execution["source"], execution["trust"], execution["ok"]) == (
+        "sandbox:where_am_i",
+        "trusted",
+        True,
+    )
+    kinds = [e.kind for e in rt.audit.events(result.run_id) if e.step == 1]
+    assert kinds == ["proposal", "decision", "execution", "verdict", "commit"]
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("sandbox_image", "no_leftover_containers")
+def test_fs_list_lists_the_workspace_inside_the_box(rt: Runtime, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    (inputs / "sub").mkdir(parents=True)
+    (inputs / "a.txt").write_text("a")
+    (inputs / "sub" / "b.csv").write_text("b")
+    team = solo_team(
+        rt.settings.project_dir,
+        "lister",
+        ["fs.list"],
+        [{"tool": "fs.list", "args": {"path": "."}}, {"answer": "listed"}],
+    )
+    result = rt.exec("What files do I have?", team=team, input_dir=inputs)
+
+    assert result.status == "completed", result.reason
+    assert json.loads(tool_answers(rt, result)[0]) == ["a.txt", "sub/b.csv"]
+    [execution] = step_events(rt, result, "execution")
+    # File names given with --input are untrusted content (box-level taint).
+    assert (execution["source"], execution["trust"]) == ("sandbox:fs.list", "untrusted")
+
+
+def test_host_read_tool_runs_without_a_sandbox(rt: Runtime) -> None:
+    team = solo_team(
+        rt.settings.project_dir,
+        "trader",
+        ["quote.get"],
+        [{"tool": "quote.get", "args": {"symbol": "ACME"}}, {"answer": "42.5"}],
+    )
+    result = rt.exec("Price of ACME?", team=team)
+
+    assert result.status == "completed", result.reason
+    assert json.loads(tool_answers(rt, result)[0]) == {"symbol": "ACME", "price": 42.5}
+    [step] = result.steps
+    assert (step.decision, step.verdict, step.sandbox_id) == ("allow", "pass", None)
+    assert not [e for e in rt.audit.events(result.run_id) if e.kind == "sandbox.acquired"]
+    [execution] = step_events(rt, result, "execution")
+    assert (execution["source"], execution["trust"]) == ("tool:quote.get", "trusted")
+
+
+def test_a_host_side_effect_waits_for_approval_by_its_effect_class(rt: Runtime) -> None:
+    sent = rt.settings.project_dir / "tools" / "sent.txt"
+    team = solo_team(
+        rt.settings.project_dir,
+        "poster",
+        ["chat.post"],
+        [
+            {"tool": "chat.post", "args": {"channel": "ops", "text": "deploy done"}},
+            {"answer": "ok"},
+        ],
+    )
+    result = rt.exec("Tell ops the deploy is done", team=team)
+
+    # The built-in library asks a human for every `external` effect: the policy saw it.
+    assert result.status == "awaiting_approval", result.reason
+    assert "effect external needs human approval" in (result.reason or "")
+    assert not sent.exists()
+
+    resumed = rt.resume(result.run_id, approved=True, by="tester")
+    assert resumed.status == "completed", resumed.reason
+    assert sent.read_text() == "ops: deploy done"
+
+
+def test_label_output_obligation_marks_a_trusted_tool_untrusted(rt: Runtime) -> None:
+    project = rt.settings.project_dir
+    edit_authz(project, obligations={"quote.get": {"label_output": "untrusted"}})
+    team = solo_team(
+        project, "trader", ["quote.get"], [{"tool": "quote.get", "args": {"symbol": "X"}}]
+    )
+    result = rt.exec("Price of X?", team=team)
+
+    [decision] = step_events(rt, result, "decision")
+    assert decision["obligations"] == {"label_output": "untrusted"}
+    [execution] = step_events(rt, result, "execution")
+    assert execution["trust"] == "untrusted"
+
+
+def test_max_output_bytes_obligation_cuts_the_tool_answer(rt: Runtime) -> None:
+    project = rt.settings.project_dir
+    edit_authz(project, obligations={"quote.get": {"max_output_bytes": 10}})
+    team = solo_team(
+        project, "trader", ["quote.get"], [{"tool": "quote.get", "args": {"symbol": "ACME"}}]
+    )
+    result = rt.exec("Price of ACME?", team=team)
+
+    full = json.dumps({"symbol": "ACME", "price": 42.5})
+    assert tool_answers(rt, result) == [
+        f"{full[:10]}\n[output cut to 10 bytes by policy; it was {len(full)} bytes]"
+    ]
