@@ -4,6 +4,7 @@
 #   1. Python packages in a virtual environment .venv (pip install -e '.[dev]')
 #   2. Docker engine: Debian's docker.io, started as `dockerd --bridge=none --iptables=false`
 #   3. debootstrap (for the offline sandbox image)
+#   3b. Chromium (Debian package) for the dashboard tests
 #   4. OPA v1.22.2 (go install) when no `opa` is on PATH or in $(go env GOPATH)/bin
 #   5. the sandbox image (`runtime sandbox build`)
 set -euo pipefail
@@ -80,6 +81,12 @@ fi
 if ! command -v debootstrap >/dev/null 2>&1; then
   say "debootstrap: installing"
   apt_install debootstrap
+fi
+
+# 3b. Chromium, for the dashboard's browser tests (Debian's package; no browser download)
+if ! command -v chromium >/dev/null 2>&1; then
+  say "chromium: installing Debian's chromium (the dashboard tests drive it headless)"
+  apt_install chromium
 fi
 
 # 4. OPA -------------------------------------------------------------------------------
