@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runtime import Agent, Runtime, Team
+from runtime import Agent, DockerUnavailable, Runtime, Team
 from runtime.models import RunResult
 
 pytestmark = [pytest.mark.opa]
@@ -235,3 +237,70 @@ def test_max_output_bytes_obligation_cuts_the_tool_answer(rt: Runtime) -> None:
     assert tool_answers(rt, result) == [
         f"{full[:10]}\n[output cut to 10 bytes by policy; it was {len(full)} bytes]"
     ]
+
+
+HOST_TEAM = """from runtime import Agent, Team
+
+trader = Agent(
+    name="trader",
+    instruction="Quote prices.",
+    tools=["quote.get"],
+    model="scripted:scripts/trader.json",
+)
+team = Team(name="quotes", agents=[trader], entry="trader")
+"""
+
+
+def test_cli_exec_of_host_tools_needs_no_docker_engine_and_no_chroma(
+    rt: Runtime, tmp_path: Path, opa_path: Path
+) -> None:
+    project = rt.settings.project_dir
+    solo_team(project, "trader", ["quote.get"], [{"tool": "quote.get", "args": {"symbol": "Q"}}])
+    (project / "agents" / "scripts" / "trader.json").write_text(
+        (project / "scripts" / "trader.json").read_text()
+    )
+    (project / "agents" / "quotes.py").write_text(HOST_TEAM)
+    state = tmp_path / "cli-state"
+    env = {
+        **os.environ,
+        "DOCKER_HOST": "unix:///nonexistent.sock",
+        "RUNTIME_STATE_DIR": str(state),
+        "RUNTIME_OPA_BINARY": str(opa_path),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runtime.cli",
+            "exec",
+            "Price of Q?",
+            "--team",
+            "quotes",
+            "--project",
+            str(project),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr  # the script ends without an answer: failed
+    result = json.loads(done.stdout)
+    assert [(s["tool"], s["decision"], s["verdict"]) for s in result["steps"]] == [
+        ("quote.get", "allow", "pass")
+    ]
+    assert result["reason"].startswith("trader stopped without an answer")
+    assert not (state / "memory").exists()  # Chroma was never opened
+
+
+def test_a_sandboxed_call_without_docker_says_what_is_missing(
+    project: Path, tmp_path: Path, opa_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    team = solo_team(project, "lister", ["fs.list"], [{"tool": "fs.list", "args": {"path": "."}}])
+    runtime = Runtime(project_dir=project, state_dir=tmp_path / "s", opa_binary=str(opa_path))
+    with runtime, pytest.raises(DockerUnavailable):
+        runtime.exec("List files", team=team)
