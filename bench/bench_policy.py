@@ -75,12 +75,12 @@ def p50(samples: Samples) -> float:
     return percentile(samples, 0.50)
 
 
-def raw_keepalive(url: str) -> Callable[[], Any]:
+def raw_keepalive(url: str, auth: dict[str, str]) -> Callable[[], Any]:
     """The same query on one keep-alive http.client connection: the floor for a REST call."""
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)
     body = json.dumps({"input": INPUT})
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **auth}
 
     def call() -> Any:
         connection.request("POST", f"/v1/data/{AUTHZ_ENTRYPOINT}", body, headers)
@@ -89,9 +89,10 @@ def raw_keepalive(url: str) -> Callable[[], Any]:
     return call
 
 
-def raw_session(url: str) -> Callable[[], Any]:
+def raw_session(url: str, auth: dict[str, str]) -> Callable[[], Any]:
     """The same query on a bare requests.Session (what opa-python-client uses inside)."""
     session = requests.Session()
+    session.headers.update(auth)
     target = f"{url}/v1/data/{AUTHZ_ENTRYPOINT}"
 
     def call() -> Any:
@@ -174,21 +175,20 @@ def main() -> None:
                     None,
                 )
             )
-            via_client = OpaServerEngine(url=engine.url, query_client="opa_client")
-            try:
-                rows.append(
-                    (
-                        "opa server: engine.evaluate (opa_client)",
-                        measure(lambda: via_client.evaluate(AUTHZ_ENTRYPOINT, INPUT), n),
-                        None,
-                    )
-                )
-            finally:
-                via_client.close()
             rows.append(
-                ("raw REST: http.client keep-alive", measure(raw_keepalive(engine.url), n), None)
+                (
+                    "raw REST: http.client keep-alive",
+                    measure(raw_keepalive(engine.url, engine.auth_headers), n),
+                    None,
+                )
             )
-            rows.append(("raw REST: requests.Session", measure(raw_session(engine.url), n), None))
+            rows.append(
+                (
+                    "raw REST: requests.Session",
+                    measure(raw_session(engine.url, engine.auth_headers), n),
+                    None,
+                )
+            )
         finally:
             server.close()
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from runtime.errors import AgentRuntimeError
-from runtime.models import Decision, MemoryAccessInput, PolicyInput
+from runtime.models import Decision, DecisionDocument, MemoryAccessInput, PolicyInput
 from runtime.policy.base import (
     AUTHZ_ENTRYPOINT,
     MEMORY_ENTRYPOINT,
@@ -26,7 +26,7 @@ from runtime.policy.base import (
     PolicyEngine,
 )
 from runtime.policy.cache import DecisionCache
-from runtime.policy.schema import DecisionDocument, SafetyVerdictDocument
+from runtime.policy.schema import SafetyVerdictDocument
 
 DocumentModel = TypeVar("DocumentModel", bound=BaseModel)
 

@@ -269,11 +269,17 @@ class PolicySource:
 
     def module_id(self, file: str) -> str | None:
         """The module a file name stands for: its id, or the longest id it ends with (a
-        server that loaded the bundle from files names them by their full path)."""
+        server that loaded the bundle from files names them by their full path), or the
+        shortest id that ends with it (a server that loaded a bundle lists its modules
+        under the bundle's path and the file's)."""
         if file in self.modules:
             return file
         suffixes = [m for m in self.modules if file.endswith("/" + m)]
-        return max(suffixes, key=len) if suffixes else None
+        if suffixes:
+            return max(suffixes, key=len)
+        tail = file if file.startswith("/") else "/" + file
+        longer = [m for m in self.modules if m.endswith(tail)]
+        return min(longer, key=len) if longer else None
 
     def at(self, file: str, row: int) -> tuple[Definition, int] | None:
         """The definition whose head or `else` branch starts at `file:row`, and which."""

@@ -71,7 +71,7 @@ def test_safety_explanations_agree(
 def test_a_remote_server_explains_from_the_modules_it_holds(
     opa_engine: OpaServerEngine, embedded_engine: EmbeddedEngine
 ) -> None:
-    remote = OpaServerEngine(url=opa_engine.url)
+    remote = OpaServerEngine(url=opa_engine.url, token=opa_engine.token)
     document = {
         "schema_version": "1",
         "subject": {"agent": "planner", "team": "rogue", "roles": [], "tenant": "acme"},
