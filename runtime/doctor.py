@@ -61,7 +61,7 @@ def _minilm() -> Check:
 
 
 def _docker_engine() -> Check:
-    from runtime.sandbox.operator import docker_client
+    from runtime.sandbox.admin import docker_client
 
     try:
         client = docker_client()
@@ -72,8 +72,8 @@ def _docker_engine() -> Check:
 
 
 def _sandbox_image(settings: Settings) -> Check:
+    from runtime.sandbox.admin import docker_client
     from runtime.sandbox.image import image_present, image_tag
-    from runtime.sandbox.operator import docker_client
 
     tag = settings.sandbox_image or image_tag()
     if image_present(docker_client(), tag):
@@ -82,7 +82,7 @@ def _sandbox_image(settings: Settings) -> Check:
 
 
 def _isolation() -> Check:
-    from runtime.sandbox.operator import isolation_summary
+    from runtime.sandbox.admin import isolation_summary
 
     return Check("isolation", True, isolation_summary())
 

@@ -6,7 +6,7 @@ host already authorized it) and never talks to anything but its own stdin and st
 
 Protocol (one JSON object per line each way; see docs/sandbox.md):
 
-    request   {"id": str, "op": "ping"|"run_python"|"run"|"read"|"write"|"list"|"snapshot", ...}
+    request   {"id": str, "op": "ping"|"run_python"|"run"|"read"|"write"|"snapshot", ...}
     response  {"id", "ok", "stdout", "stderr", "exit_code", "duration_ms", "timed_out",
                "stdout_truncated", "stderr_truncated", "error", ...op-specific fields}
 
@@ -55,7 +55,9 @@ def _make_undumpable() -> None:
     """Stop same-uid children from opening /proc/<executor>/fd/* or ptrace-attaching.
 
     Without this, code run by the executor (same uid) could read the request stream or
-    forge responses through /proc/<pid>/fd/0 and /proc/<pid>/fd/1.
+    forge responses through /proc/<pid>/fd/0 and /proc/<pid>/fd/1. In the box the executor
+    is PID 1 (the container runs without docker-init), so no other process holds the
+    channel: /proc/1/fd is root-owned and closed to the sandbox user.
     """
     try:
         import ctypes
@@ -493,7 +495,6 @@ OPS = {
     "run": op_run,
     "read": op_read,
     "write": op_write,
-    "list": op_snapshot,
     "snapshot": op_snapshot,
 }
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
 from runtime.errors import DockerUnavailable
-from runtime.sandbox.base import SandboxLimits, SandboxSpec
+from runtime.models import ChangeSet
+from runtime.sandbox.base import CommitCaps, SandboxLimits, SandboxSpec
+from runtime.sandbox.changeset import apply, collect
 from runtime.sandbox.docker import LABEL, LABEL_OWNER, DockerBackend, connect
 from runtime.sandbox.image import ensure_image
 
@@ -67,6 +70,12 @@ def no_container_left_behind(docker_client: Any) -> Iterator[None]:
     for container_id in leftover:  # clean up, then fail loudly
         docker_client.api.remove_container(container_id, force=True)
     assert leftover == set(), f"containers left behind: {sorted(c[:12] for c in leftover)}"
+
+
+def commit_from_box(box: Any, changes: ChangeSet, out: Path, caps: CommitCaps) -> list[str]:
+    """Read a change set out of a box and write it to `out`, as the pipeline does (it runs
+    the safety check between the two halves)."""
+    return apply(changes, collect(box, changes, caps), out, caps)
 
 
 def make_backend(

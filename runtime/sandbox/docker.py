@@ -352,7 +352,7 @@ class DockerBackend:
             return image_digest(self._client, self._spec.image)
         except SandboxImageMissing as exc:
             raise SandboxImageMissing(
-                f"Sandbox image {self._spec.image} is not built: run `sandbox/build-image.sh`"
+                f"Sandbox image {self._spec.image} is not built: run `runtime sandbox build`"
             ) from exc
 
     def _choose_runtime(self, info: Mapping[str, Any]) -> str:
@@ -489,7 +489,7 @@ class DockerBackend:
                 docker.types.Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
                 docker.types.Ulimit(name="fsize", soft=file_size, hard=file_size),
             ],
-            init=True,
+            init=False,  # the executor is PID 1: undumpable, so /proc/1/fd is out of reach
             ipc_mode="private",
             shm_size=8 * 1024 * 1024,
             log_config=docker.types.LogConfig(type="none"),

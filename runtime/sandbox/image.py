@@ -4,22 +4,17 @@ Owns: the image recipe (debootstrap a minimal Debian bookworm with python3, add 
 `sandbox` user and the executor, `docker import` it) and the optional Dockerfile build for
 hosts with a registry. The tag is derived from the executor's bytes and the recipe
 version, so changing the executor forces a rebuild. The debootstrapped base rootfs is
-cached as a tarball, so a rebuild takes seconds.
-
-    python -m runtime.sandbox.image            # build if missing, print the tag
-    python -m runtime.sandbox.image --force    # rebuild
-    python -m runtime.sandbox.image --dockerfile   # build from sandbox/Dockerfile instead
+cached as a tarball, so a rebuild takes seconds. The one entry point is `runtime sandbox
+build` (`runtime.sandbox.admin.build_image_cli`, which calls `ensure_image`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -107,7 +102,7 @@ def image_digest(client: Any, tag: str) -> str:
         return str(client.images.get(tag).id)
     except errors.ImageNotFound as exc:
         raise SandboxImageMissing(
-            f"Sandbox image {tag} is not built: run `sandbox/build-image.sh`"
+            f"Sandbox image {tag} is not built: run `runtime sandbox build`"
         ) from exc
 
 
@@ -173,10 +168,13 @@ def build_base_tarball(target: Path, say: Progress) -> None:
     if shutil.which("debootstrap") is None:
         raise EnvironmentProblem(
             "debootstrap is not installed: run `apt-get install debootstrap`, or build with "
-            "`sandbox/build-image.sh --dockerfile` where a registry is reachable"
+            "`runtime sandbox build --dockerfile` where a registry is reachable"
         )
     if os.geteuid() != 0:
-        raise EnvironmentProblem("debootstrap needs root: run `sudo sandbox/build-image.sh`")
+        raise EnvironmentProblem(
+            "debootstrap needs root: run `runtime sandbox build` as root once (the base "
+            "rootfs is then cached)"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="agent-runtime-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
@@ -301,38 +299,6 @@ def build_from_dockerfile(client: Any, tag: str, say: Progress) -> str:
     except (errors.BuildError, errors.APIError) as exc:
         raise SandboxImageMissing(
             f"Dockerfile build of {tag} failed ({exc}): without a registry, run "
-            "`sandbox/build-image.sh` (the offline debootstrap recipe)"
+            "`runtime sandbox build` (the offline debootstrap recipe)"
         ) from exc
     return tag
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the agent-runtime sandbox image.")
-    parser.add_argument("--force", action="store_true", help="rebuild even if present")
-    parser.add_argument(
-        "--dockerfile", action="store_true", help="build from sandbox/Dockerfile (registry)"
-    )
-    parser.add_argument("--print-tag", action="store_true", help="print the tag and exit")
-    args = parser.parse_args(argv)
-    if args.print_tag:
-        print(image_tag())
-        return 0
-    from runtime.sandbox.docker import connect
-
-    client = connect()
-    tag = ensure_image(
-        client,
-        lambda message: print(f"[image] {message}", file=sys.stderr),
-        force=args.force,
-        use_dockerfile=args.dockerfile,
-    )
-    print(tag)
-    print(image_digest(client, tag))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,8 +17,9 @@ import pytest
 from runtime.errors import CommitRefused, ExecutorCrashed
 from runtime.models import ChangeSet, FileChange
 from runtime.sandbox.base import CommitCaps
-from runtime.sandbox.changeset import commit, diff
+from runtime.sandbox.changeset import diff
 from runtime.sandbox.docker import DockerBackend, DockerSandbox
+from tests.fixtures_sandbox import commit_from_box
 from tests.hostile.conftest import HOST_CANARY_NAME, HOST_CANARY_VALUE
 
 pytestmark = pytest.mark.docker
@@ -198,7 +199,8 @@ def test_box_proc_shows_only_its_own_processes(box: DockerSandbox) -> None:
         "print(open('/proc/1/cmdline','rb').read().split(b'\\0')[0].decode())\n"
         "print(len([p for p in os.listdir('/proc') if p.isdigit()]) <= 4)\n"
     )
-    assert box.run_python(code).stdout == "/sbin/docker-init\nTrue\n"
+    # The executor itself is PID 1 (no docker-init: see test_commit_holes, the channel).
+    assert box.run_python(code).stdout == "python3\nTrue\n"
 
 
 def test_host_environment_never_reaches_the_box(box: DockerSandbox) -> None:
@@ -206,12 +208,15 @@ def test_host_environment_never_reaches_the_box(box: DockerSandbox) -> None:
     code = (
         "import os\n"
         f"print({HOST_CANARY_NAME!r} in os.environ)\n"
-        "init_env = open('/proc/1/environ', 'rb').read()\n"
-        f"print({HOST_CANARY_VALUE.encode()!r} in init_env)\n"
+        "try:\n"
+        "    init_env = open('/proc/1/environ', 'rb').read()\n"
+        f"    print({HOST_CANARY_VALUE.encode()!r} in init_env)\n"
+        "except PermissionError:\n"
+        "    print('refused')\n"  # the executor (PID 1) is not dumpable
         "print(sorted(os.environ))\n"
     )
     lines = box.run_python(code).stdout.splitlines()
-    assert lines[:2] == ["False", "False"]
+    assert lines[:2] == ["False", "refused"]
     assert HOST_CANARY_VALUE not in lines[2]
 
 
@@ -327,21 +332,39 @@ def test_tmp_is_noexec(box: DockerSandbox) -> None:
 # --------------------------------------------------------------------------- the executor
 
 
-def test_killing_the_executor_is_detected(
-    hostile_backend: DockerBackend, box: DockerSandbox
+def test_the_box_cannot_kill_or_freeze_its_executor(box: DockerSandbox) -> None:
+    """The executor is PID 1 of the box's PID namespace: SIGKILL and SIGSTOP sent from
+    inside it are dropped, so the box cannot take down or stall its own channel."""
+    result = box.run_python(
+        "import os, signal\n"
+        "os.kill(os.getppid(), signal.SIGSTOP)\n"
+        "os.kill(os.getppid(), signal.SIGKILL)\n"
+        "print(os.getppid())\n"
+    )
+    assert (result.stdout, result.exit_code) == ("1\n", 0)
+    assert alive(box)
+
+
+def test_a_dead_executor_is_detected(
+    hostile_backend: DockerBackend, box: DockerSandbox, docker_client: object
 ) -> None:
+    docker_client.api.kill(box.id, signal="SIGKILL")  # type: ignore[attr-defined]
     with pytest.raises(ExecutorCrashed):
-        box.run_python("import os, signal; os.kill(os.getppid(), signal.SIGKILL)")
+        box.run_python("print('unreachable')")
     assert not box.alive
     with pytest.raises(ExecutorCrashed):
         box.run_command(["true"])
 
 
-def test_freezing_the_executor_trips_the_host_timeout(box: DockerSandbox) -> None:
+def test_a_frozen_executor_trips_the_host_timeout(
+    box: DockerSandbox, docker_client: object
+) -> None:
+    docker_client.api.pause(box.id)  # type: ignore[attr-defined]
     start = time.monotonic()
     with pytest.raises(ExecutorCrashed):
-        box.run_python("import os, signal; os.kill(os.getppid(), signal.SIGSTOP)", timeout_s=0.5)
+        box.run_python("print('unreachable')", timeout_s=0.5)
     assert time.monotonic() - start < 10
+    assert not box.alive
 
 
 def test_sleeping_child_does_not_outlive_its_call(box: DockerSandbox) -> None:
@@ -374,7 +397,7 @@ def test_symlink_to_a_host_path_is_refused_at_commit(box: DockerSandbox, tmp_pat
     before = box.snapshot()
     box.run_python("import os; os.symlink('/etc/passwd', 'passwd'); os.symlink('/', 'root')")
     with pytest.raises(CommitRefused) as refused:
-        commit(box, diff(before, box.snapshot()), tmp_path, CommitCaps())
+        commit_from_box(box, diff(before, box.snapshot()), tmp_path, CommitCaps())
     assert str(refused.value) == (
         "Commit refused, nothing was written: 'passwd': symlink (to '/etc/passwd'); "
         "'root': symlink (to '/')"
@@ -386,7 +409,7 @@ def test_hard_link_is_refused_at_commit(box: DockerSandbox, tmp_path: Path) -> N
     before = box.snapshot()
     box.run_python("import os; open('a', 'w').write('x'); os.link('a', 'b')")
     with pytest.raises(CommitRefused) as refused:
-        commit(box, diff(before, box.snapshot()), tmp_path, CommitCaps())
+        commit_from_box(box, diff(before, box.snapshot()), tmp_path, CommitCaps())
     assert str(refused.value) == (
         "Commit refused, nothing was written: 'a': hard link (nlink=2); 'b': hard link (nlink=2)"
     )
@@ -415,7 +438,7 @@ def test_path_traversal_in_a_change_set_is_refused(box: DockerSandbox, tmp_path:
     )
     out = tmp_path / "out"
     with pytest.raises(CommitRefused) as refused:
-        commit(box, forged, out, CommitCaps())
+        commit_from_box(box, forged, out, CommitCaps())
     assert str(refused.value) == (
         "Commit refused, nothing was written: '../../etc/cron.d/x': path contains '..'"
     )
@@ -427,7 +450,9 @@ def test_change_set_over_the_size_cap_is_refused(box: DockerSandbox, tmp_path: P
     before = box.snapshot()
     box.run_python("open('big.bin', 'wb').write(b'x' * (2 * 1024 * 1024))")
     with pytest.raises(CommitRefused) as refused:
-        commit(box, diff(before, box.snapshot()), tmp_path, CommitCaps(max_bytes=1024 * 1024))
+        commit_from_box(
+            box, diff(before, box.snapshot()), tmp_path, CommitCaps(max_bytes=1024 * 1024)
+        )
     assert str(refused.value) == (
         "Commit refused, nothing was written: 2097152 bytes exceed the cap of 1048576"
     )

@@ -13,9 +13,9 @@ import pytest
 from runtime.errors import CommitRefused, EnvironmentProblem, ExecutorCrashed, SandboxError
 from runtime.models import ExecResult
 from runtime.sandbox.base import CommitCaps, Sandbox, SandboxBackend, SandboxSpec
-from runtime.sandbox.changeset import commit, diff
+from runtime.sandbox.changeset import diff
 from runtime.sandbox.docker import LABEL, LABEL_OWNER, LABEL_RUN, DockerBackend
-from tests.fixtures_sandbox import make_backend, our_containers
+from tests.fixtures_sandbox import commit_from_box, make_backend, our_containers
 
 pytestmark = pytest.mark.docker
 
@@ -59,7 +59,7 @@ def test_container_hardening_flags(backend: DockerBackend, docker_client: Any) -
         assert host["CapDrop"] == ["ALL"]
         assert host["SecurityOpt"] == ["no-new-privileges"]
         assert host["Privileged"] is False
-        assert host["Init"] is True
+        assert host["Init"] is False  # the executor is PID 1, so no process shares its channel
         assert host["Memory"] == host["MemorySwap"] == 128 * 1024 * 1024
         assert host["PidsLimit"] == 64
         assert {u["Name"] for u in host["Ulimits"]} == {"nofile", "fsize"}
@@ -192,7 +192,7 @@ def test_snapshot_diff_commit_copies_changes_out(backend: DockerBackend, tmp_pat
             ("out", "added"),
             ("out/report.md", "added"),
         ]
-        written = commit(box, changes, tmp_path, CommitCaps())
+        written = commit_from_box(box, changes, tmp_path, CommitCaps())
         assert written == ["keep.txt", "out/report.md"]
         assert (tmp_path / "out" / "report.md").read_text() == "# report"
     finally:
@@ -209,7 +209,7 @@ def test_symlink_to_a_host_path_is_refused_at_commit(
             "import os; os.symlink('/etc/shadow', 'shadow'); open('ok.txt','w').write('ok')"
         )
         with pytest.raises(CommitRefused) as refused:
-            commit(box, diff(before, box.snapshot()), tmp_path, CommitCaps())
+            commit_from_box(box, diff(before, box.snapshot()), tmp_path, CommitCaps())
         assert str(refused.value) == (
             "Commit refused, nothing was written: 'shadow': symlink (to '/etc/shadow')"
         )
@@ -220,8 +220,10 @@ def test_symlink_to_a_host_path_is_refused_at_commit(
 
 def test_killed_executor_is_detected_and_the_next_box_works(backend: DockerBackend) -> None:
     box = backend.acquire("run-kill")
+    # The box cannot kill its executor (PID 1 of its namespace); the engine can.
+    backend._client.api.kill(box.id, signal="SIGKILL")
     with pytest.raises(ExecutorCrashed):
-        box.run_python("import os, signal; os.kill(os.getppid(), signal.SIGKILL)")
+        box.run_python("print('unreachable')")
     with pytest.raises(ExecutorCrashed):
         box.run_python("print(1)")
     backend.release(box)
@@ -234,9 +236,10 @@ def test_killed_executor_is_detected_and_the_next_box_works(backend: DockerBacke
 
 def test_frozen_executor_hits_the_host_timeout(backend: DockerBackend) -> None:
     box = backend.acquire("run-freeze")
+    backend._client.api.pause(box.id)  # the box itself cannot stop PID 1
     start = time.monotonic()
     with pytest.raises(ExecutorCrashed) as crashed:
-        box.run_python("import os, signal; os.kill(os.getppid(), signal.SIGSTOP)", timeout_s=0.5)
+        box.run_python("print('unreachable')", timeout_s=0.5)
     assert time.monotonic() - start < 10
     assert "did not answer within 5.5 s" in str(crashed.value)
     backend.release(box)
@@ -294,8 +297,7 @@ def test_missing_image_names_the_fix(docker_client: Any) -> None:
     with pytest.raises(SandboxImageMissing) as missing:
         DockerBackend(docker_client, SandboxSpec(image="agent-runtime-sandbox:doesnotexist"))
     assert str(missing.value) == (
-        "Sandbox image agent-runtime-sandbox:doesnotexist is not built: run "
-        "`sandbox/build-image.sh`"
+        "Sandbox image agent-runtime-sandbox:doesnotexist is not built: run `runtime sandbox build`"
     )
 
 

@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from runtime.errors import CommitRefused, SandboxError
 from runtime.models import ChangeSet, ExecResult, FileChange, FileEntry
 from runtime.sandbox.base import CommitCaps
-from runtime.sandbox.changeset import commit, diff, path_problem
+from runtime.sandbox.changeset import diff, path_problem
+from runtime.sandbox.names import shown
+from tests.fixtures_sandbox import commit_from_box
 
 
 class FakeSandbox:
-    """A box whose workspace is a dict: enough for commit(), which only reads files."""
+    """A box whose workspace is a dict: enough for commit_from_box(), which only reads files."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files = files
@@ -107,7 +109,7 @@ def test_diff_ignores_directory_metadata_but_not_kind_change() -> None:
 def test_commit_writes_files_and_directories(tmp_path: Path) -> None:
     box = FakeSandbox({"out/report.md": b"# hi", "top.txt": b"x"})
     changes = diff({}, {"out": FileEntry(path="out", kind="dir"), **box.snapshot()})
-    written = commit(box, changes, tmp_path, CommitCaps())
+    written = commit_from_box(box, changes, tmp_path, CommitCaps())
     assert written == ["out/report.md", "top.txt"]
     assert (tmp_path / "out" / "report.md").read_bytes() == b"# hi"
     assert (tmp_path / "top.txt").read_bytes() == b"x"
@@ -127,7 +129,7 @@ def test_commit_deletes_only_regular_files_inside_output(tmp_path: Path) -> None
                 FileChange(path="never-existed.txt", change="deleted", kind="file"),
             ]
         )
-        assert commit(FakeSandbox({}), gone, tmp_path, CommitCaps()) == ["old.txt"]
+        assert commit_from_box(FakeSandbox({}), gone, tmp_path, CommitCaps()) == ["old.txt"]
         assert not (tmp_path / "old.txt").exists()
         assert outside.read_text() == "keep"
         assert (tmp_path / "link.txt").is_symlink()
@@ -155,7 +157,7 @@ def test_commit_refuses_unsafe_entries_and_writes_nothing(
     good = added("good.txt", b"fine")
     box = FakeSandbox({"good.txt": b"fine", change.path: b"x"})
     with pytest.raises(CommitRefused) as refused:
-        commit(box, ChangeSet(changes=[good, change]), tmp_path, CommitCaps())
+        commit_from_box(box, ChangeSet(changes=[good, change]), tmp_path, CommitCaps())
     assert str(refused.value) == f"Commit refused, nothing was written: {reason}"
     assert os.listdir(tmp_path) == []
 
@@ -163,7 +165,7 @@ def test_commit_refuses_unsafe_entries_and_writes_nothing(
 def test_commit_refuses_more_files_than_the_cap(tmp_path: Path) -> None:
     files = {f"f{i}.txt": b"x" for i in range(4)}
     with pytest.raises(CommitRefused) as refused:
-        commit(
+        commit_from_box(
             FakeSandbox(files),
             diff({}, FakeSandbox(files).snapshot()),
             tmp_path,
@@ -178,7 +180,7 @@ def test_commit_refuses_more_files_than_the_cap(tmp_path: Path) -> None:
 def test_commit_refuses_more_bytes_than_the_cap(tmp_path: Path) -> None:
     files = {"big.bin": b"x" * 1001}
     with pytest.raises(CommitRefused) as refused:
-        commit(
+        commit_from_box(
             FakeSandbox(files),
             diff({}, FakeSandbox(files).snapshot()),
             tmp_path,
@@ -198,7 +200,7 @@ def test_commit_never_writes_through_a_symlinked_parent(tmp_path: Path) -> None:
     (out / "sub").symlink_to(target)
     box = FakeSandbox({"a.txt": b"a", "sub/x.txt": b"x"})
     with pytest.raises(CommitRefused) as refused:
-        commit(box, diff({}, box.snapshot()), out, CommitCaps())
+        commit_from_box(box, diff({}, box.snapshot()), out, CommitCaps())
     assert str(refused.value) == (
         "Commit refused, nothing was written: 'sub/x.txt': parent 'sub' in the output "
         "folder is a symlink"
@@ -213,7 +215,7 @@ def test_commit_never_replaces_a_symlink_in_the_output(tmp_path: Path) -> None:
     (out / "x.txt").symlink_to(tmp_path / "elsewhere.txt")
     box = FakeSandbox({"x.txt": b"x"})
     with pytest.raises(CommitRefused) as refused:
-        commit(box, diff({}, box.snapshot()), out, CommitCaps())
+        commit_from_box(box, diff({}, box.snapshot()), out, CommitCaps())
     assert str(refused.value) == (
         "Commit refused, nothing was written: 'x.txt': exists in the output folder and is "
         "not a regular file"
@@ -226,7 +228,7 @@ def test_commit_refuses_content_changed_after_the_snapshot(tmp_path: Path) -> No
     changes = diff({}, box.snapshot())
     box.files["a.txt"] = b"swapped"
     with pytest.raises(CommitRefused) as refused:
-        commit(box, changes, tmp_path, CommitCaps())
+        commit_from_box(box, changes, tmp_path, CommitCaps())
     assert str(refused.value) == (
         "Commit refused, nothing was written: 'a.txt' changed after the snapshot that was checked"
     )
@@ -238,14 +240,18 @@ def test_commit_refuses_a_file_that_became_unreadable(tmp_path: Path) -> None:
     changes = diff({}, box.snapshot())
     del box.files["b.txt"]
     with pytest.raises(CommitRefused):
-        commit(box, changes, tmp_path, CommitCaps())
+        commit_from_box(box, changes, tmp_path, CommitCaps())
     assert os.listdir(tmp_path) == []
 
 
 # --------------------------------------------------------------------------- hypothesis
 
 segment = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\\0"),
+    alphabet=st.characters(
+        # Controls, format characters, separators and blank letters are refused (names.py).
+        blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp"),
+        blacklist_characters="/\\\0\u115f\u1160\u3164\uffa0",
+    ),
     min_size=1,
     max_size=12,
 ).filter(lambda s: s not in (".", ".."))
@@ -270,6 +276,27 @@ def test_paths_with_a_hostile_component_are_refused(
     assert path_problem(path) is not None
 
 
+unseen = st.sampled_from(
+    ["\n", "\x1b", "\x7f", "\x85", "\u202e", "\u200b", "\u2060", "\u00ad", "\u2028", "\u3164"]
+)
+
+
+@given(st.lists(segment, max_size=3), segment, unseen, st.lists(segment, max_size=3))
+def test_names_with_a_control_or_invisible_character_are_refused(
+    head: list[str], part: str, character: str, tail: list[str]
+) -> None:
+    path = "/".join([*head, part + character, *tail])
+    assert path_problem(path) is not None
+    assert shown(path).isprintable()
+
+
+def test_a_name_that_is_not_utf8_is_refused_and_shown_by_its_bytes() -> None:
+    name = os.fsdecode(b"bad\xffname.txt")
+    assert path_problem(name) == "file name is not valid UTF-8"
+    assert shown(name) == "'bad\\xffname.txt'"
+    assert shown("it's") == repr("it's")
+
+
 @given(st.text(max_size=40))
 def test_accepted_paths_never_escape_the_output_folder(path: str) -> None:
     if path_problem(path) is not None:
@@ -291,7 +318,7 @@ def test_committed_files_land_under_the_output_folder(
         return
     box = FakeSandbox(files)
     try:
-        written = commit(box, diff({}, box.snapshot()), out, CommitCaps())
+        written = commit_from_box(box, diff({}, box.snapshot()), out, CommitCaps())
     except CommitRefused:
         return  # e.g. a component longer than 255 bytes
     except OSError:

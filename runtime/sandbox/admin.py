@@ -1,4 +1,4 @@
-"""Operator commands over the Docker backend: build, list, prune, and one-off runs.
+"""Administration over the Docker backend: build, list, prune, and one-off runs.
 
 These back `runtime sandbox build|ls|prune|run` and `runtime doctor`; the pipeline never
 uses them.
@@ -60,14 +60,21 @@ def prune_sandboxes(*, everything: bool) -> int:
 
 
 def run_once(argv: list[str], *, timeout_s: float) -> ExecResult:
-    """Run one command in a throwaway box with the default settings (no host env)."""
+    """Run one command in a throwaway box with the default settings (no host env).
+
+    A command killed at the timeout gets a last stderr line saying so (its exit code, 137,
+    alone does not tell the user why)."""
     spec = SandboxSpec(image=image_tag(), limits=SandboxLimits(call_timeout_s=timeout_s))
     backend = DockerBackend(spec=spec)
     try:
         box = backend.acquire("sandbox-run")
         try:
-            return box.run_command(argv, timeout_s=timeout_s)
+            result = box.run_command(argv, timeout_s=timeout_s)
         finally:
             backend.release(box)
     finally:
         backend.close()
+    if result.timed_out:
+        note = f"runtime: the command timed out after {timeout_s:g} s and was killed\n"
+        result = result.model_copy(update={"stderr": result.stderr + note})
+    return result
