@@ -6,8 +6,13 @@ the text the agent will see, the change set with each file's hash) travel in the
 checkpointed graph state (`effects_to_json`). Together they let a run pause for a human
 (`escalate`) and resume in another process after its box is gone, and let a run killed in
 the middle of a commit finish it on `runtime runs resume` without running the tool again.
-Each step directory lands by rename, so a reader sees all of it or none; the bytes are
-verified against the checked change set's hashes when they are applied.
+Each step directory lands by rename, so a reader sees all of it or none.
+
+The staging folder is never trusted for what may commit: its `manifest.json` only says which
+file holds which path's bytes. The change set that counts (each file's path, kind and
+sha256 as checked) is the one in the checkpointed graph state; `changeset.apply` refuses any
+staged byte whose hash is not the checked one, so bytes swapped in while a run waits for a
+human (with or without a matching edit of the manifest) never reach the output folder.
 
 The files are not fsynced: what they guard against is the runtime's process dying (kill -9,
 OOM, a crash), and the kernel keeps written pages across that. After a power loss a step's
@@ -24,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -33,6 +39,7 @@ from runtime.models import ChangeSet, Trust
 from runtime.tools import StagedMemoryWrite, ToolOutcome
 
 MANIFEST = "manifest.json"
+_STAGED_NAME = re.compile(r"f[0-9]{5}")
 
 
 def effects_to_json(outcome: ToolOutcome, changes: ChangeSet) -> dict[str, Any]:
@@ -78,8 +85,8 @@ class StagingArea:
     def path(self, step: int) -> Path:
         return self.root / f"step-{step}"
 
-    def save(self, step: int, changes: ChangeSet, contents: dict[str, bytes]) -> Path:
-        """Write the step's checked change set and file bytes (replaces an earlier save)."""
+    def save(self, step: int, contents: dict[str, bytes]) -> Path:
+        """Write the step's checked file bytes (replaces an earlier save)."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.root, 0o700)
         temp = self.root / f".step-{step}.{uuid.uuid4().hex[:8]}.tmp"
@@ -90,7 +97,7 @@ class StagingArea:
                 name = f"f{index:05d}"
                 _write_private(temp / name, data)
                 files[path] = name
-            manifest = {"step": step, "files": files, "changes": changes.model_dump(mode="json")}
+            manifest = {"step": step, "files": files}
             _write_private(temp / MANIFEST, json.dumps(manifest).encode())
             target = self.path(step)
             if target.exists():
@@ -101,20 +108,38 @@ class StagingArea:
             raise
         return self.path(step)
 
-    def load(self, step: int) -> tuple[ChangeSet, dict[str, bytes]] | None:
-        """The saved change set and bytes of `step`, or None when nothing was staged."""
+    def load_contents(self, step: int) -> dict[str, bytes] | None:
+        """The saved bytes of `step` by path, or None when nothing was staged.
+
+        Not yet trusted: the caller applies them against the checkpointed change set,
+        whose hashes `changeset.apply` checks (see the module docstring).
+        """
         target = self.path(step)
         manifest_path = target / MANIFEST
         if not manifest_path.is_file():
             return None
-        manifest: dict[str, Any] = json.loads(manifest_path.read_bytes())
-        contents = {path: (target / name).read_bytes() for path, name in manifest["files"].items()}
-        return ChangeSet.model_validate(manifest["changes"]), contents
+        try:
+            manifest = json.loads(manifest_path.read_bytes())
+            files = manifest["files"]
+            if not isinstance(files, dict):
+                raise TypeError("files is not an object")
+            return {str(path): _read_private(target, str(name)) for path, name in files.items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}  # unreadable: every staged file counts as missing, nothing commits
 
     def drop(self, step: int) -> None:
         shutil.rmtree(self.path(step), ignore_errors=True)
         with contextlib.suppress(OSError):
             self.root.rmdir()  # only when no other step is staged
+
+
+def _read_private(folder: Path, name: str) -> bytes:
+    """A staged file by its manifest name: only `f<digits>` inside the step, never a link."""
+    if not _STAGED_NAME.fullmatch(name):
+        raise ValueError(f"unexpected staged file name {name!r}")
+    fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def _write_private(path: Path, data: bytes) -> None:
