@@ -18,10 +18,13 @@ Sinks are the arguments where a value decides *where* something goes or what is 
 and `links`, free text (a message body) judged only by the links, domains and addresses in
 it.
 `judge` refuses (`untrusted_sink`) a call whose sink value is `untrusted` or `unknown`,
-and a sink declared `origin: user` whose value is not the user's own words or data.
+and a sink declared `origin: task` (a destructive target: what to delete, cancel or remove)
+whose value the task text does not name: the user's contacts and files are trusted, but
+an injection naming one of them as a *target* must not be enough to destroy it.
 Untrusted content in any other argument (an e-mail body, a note) is no reason to refuse:
 the safety node checks what leaves. An `egress` call's URL is a `url` sink whether or not
-the tool declared it.
+the tool declared it; a link followed exactly as some content wrote it is allowed (it
+carries nothing out), one the model built on an untrusted destination is not.
 """
 
 from __future__ import annotations
@@ -61,14 +64,14 @@ _ORDER: dict[str, int] = {"untrusted": 0, "unknown": 1, "model": 2, "trusted": 3
 
 @dataclass(frozen=True)
 class SinkSpec:
-    """One sensitive argument: what kind of sink, and whether only the user may name it."""
+    """One sensitive argument: what kind of sink, and whether only the task may name it."""
 
     kind: str
-    origin: Literal["any", "user"] = "any"
+    origin: Literal["any", "task"] = "any"
 
 
 def parse_sinks(declared: Mapping[str, Any]) -> dict[str, SinkSpec]:
-    """`{"to": "recipient", "path": {"kind": "path", "origin": "user"}}` -> SinkSpecs."""
+    """`{"to": "recipient", "path": {"kind": "path", "origin": "task"}}` -> SinkSpecs."""
     sinks: dict[str, SinkSpec] = {}
     for arg, spec in declared.items():
         if isinstance(spec, str):
@@ -78,12 +81,12 @@ def parse_sinks(declared: Mapping[str, Any]) -> dict[str, SinkSpec]:
         if kind not in SINK_KINDS:
             known = ", ".join(sorted(SINK_KINDS))
             raise ValueError(f"sink {arg!r} has kind {kind!r}: use one of {known}")
-        if origin == "user":
-            sinks[arg] = SinkSpec(kind=kind, origin="user")
+        if origin == "task":
+            sinks[arg] = SinkSpec(kind=kind, origin="task")
         elif origin == "any":
             sinks[arg] = SinkSpec(kind=kind)
         else:
-            raise ValueError(f"sink {arg!r} has origin {origin!r}: use 'any' or 'user'")
+            raise ValueError(f"sink {arg!r} has origin {origin!r}: use 'any' or 'task'")
     return sinks
 
 
@@ -93,8 +96,8 @@ class ArgProvenance:
     sources: list[str] = field(default_factory=list)
     via: list[str] = field(default_factory=list)
     sink: str | None = None
-    origin: str = "any"  # "user": only the user's own words or data may fill this sink
-    user: bool = False  # the value is the user's own words or data
+    origin: str = "any"  # "task": only a value the task text names may fill this sink
+    task: bool = False  # the value is named in the task text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,7 +106,7 @@ class ArgProvenance:
             "via": sorted(self.via),
             "sink": self.sink,
             "origin": self.origin,
-            "user": self.user,
+            "task": self.task,
         }
 
 
@@ -113,6 +116,7 @@ class CallProvenance:
 
     args: dict[str, ArgProvenance]
     overflowed: bool = False
+    effect: str | None = None
 
     def to_policy(self) -> dict[str, dict[str, Any]]:
         """`provenance.args` of policy input schema 2: `{name: {trust, sources, via, sink}}`."""
@@ -136,9 +140,9 @@ class SinkDecision:
 def _label_string(store: LabelStore, value: str, sink: SinkSpec | None) -> ArgProvenance:
     found = [store.lookup(key) for key in value_keys(value)]
     sources = sorted({s for hit in found for s in hit.sources})
-    user = any(hit.user for hit in found)
+    in_task = any(hit.task for hit in found)
     if any(hit.trusted for hit in found):
-        return ArgProvenance("trusted", sources, ["value"], user=user)
+        return ArgProvenance("trusted", sources, ["value"], task=in_task)
     if any(hit.untrusted for hit in found):
         return ArgProvenance("untrusted", sources, ["value"])
     untrusted_via: set[str] = set()
@@ -217,7 +221,7 @@ def _label(store: LabelStore, value: Any, sink: SinkSpec | None) -> ArgProvenanc
         worst.trust,
         sorted({s for label in labels if label.trust == worst.trust for s in label.sources}),
         sorted({v for label in labels for v in label.via}),
-        user=all(label.user for label in labels),
+        task=all(label.task for label in labels),
     )
 
 
@@ -240,7 +244,22 @@ def argument_provenance(
         if spec is not None:
             label.sink, label.origin = spec.kind, spec.origin
         labelled[name] = label
-    return CallProvenance(labelled, overflowed=store.overflowed)
+    return CallProvenance(labelled, overflowed=store.overflowed, effect=effect)
+
+
+def _replayed_link(provenance: CallProvenance, arg: ArgProvenance) -> bool:
+    """An egress URL fetched exactly as some content wrote it carries nothing out.
+
+    What an egress call can leak is what the model *adds* to a URL (a query built from the
+    run's data); a link followed verbatim holds only what its author already knew. A URL
+    whose destination came from untrusted content and that is not verbatim is refused.
+    """
+    return (
+        provenance.effect == "egress"
+        and arg.sink == "url"
+        and arg.trust == "untrusted"
+        and arg.via == ["value"]
+    )
 
 
 def judge(provenance: CallProvenance) -> SinkDecision:
@@ -250,6 +269,8 @@ def judge(provenance: CallProvenance) -> SinkDecision:
     for name, arg in sorted(provenance.args.items()):
         if arg.sink is None:
             continue
+        if _replayed_link(provenance, arg):
+            continue
         if arg.trust in ("untrusted", "unknown"):
             refused.append(name)
             where = ", ".join(arg.sources) or "content the run can no longer tell apart"
@@ -257,10 +278,10 @@ def judge(provenance: CallProvenance) -> SinkDecision:
                 f"{arg.sink} argument {name} comes from untrusted content ({where}), "
                 "not from the task or trusted data"
             )
-        elif arg.origin == "user" and not arg.user:
+        elif arg.origin == "task" and not arg.task:
             refused.append(name)
             reasons.append(
-                f"{arg.sink} argument {name} must be named by the user (the task or trusted data)"
+                f"{arg.sink} argument {name} must be named in the task: the user did not ask for it"
             )
     if refused:
         return SinkDecision("untrusted_sink", tuple(refused), tuple(reasons))

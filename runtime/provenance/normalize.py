@@ -19,6 +19,7 @@ __all__ = [
     "fold_unicode",
     "normalise_value",
     "text_variants",
+    "url_key",
     "words",
 ]
 
@@ -140,6 +141,20 @@ def canonical_number(text: str) -> str | None:
     if not digits.isdigit():
         return None
     return f"{sign}{digits.lstrip('0') or '0'}"
+
+
+_SCHEME = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
+
+
+def url_key(url: str) -> str | None:
+    """`HTTPS://Wiki.Example.com/` -> `wiki.example.com`: the place, whatever the scheme.
+
+    A bare domain in a message and the URL a model builds on it are the same place, so
+    URLs are keyed without their scheme and trailing slash. None when `url` has no scheme.
+    """
+    if not _SCHEME.match(url):
+        return None
+    return _SCHEME.sub("", url.strip()).rstrip("/").casefold()
 
 
 def normalise_value(value: str) -> str:

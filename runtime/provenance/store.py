@@ -25,14 +25,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.provenance.normalize import fold_unicode, normalise_value, words
+from runtime.provenance.normalize import fold_unicode, normalise_value, url_key, words
 from runtime.provenance.tokens import text_tokens
 
 __all__ = [
     "DEFAULT_CAP",
+    "TASK",
     "TRUSTED",
     "UNTRUSTED",
-    "USER",
     "Hit",
     "LabelStore",
     "field_trust",
@@ -47,7 +47,7 @@ OTHER_SOURCE = "(other sources)"
 # Label flags, or-ed into an entry.
 TRUSTED = 1
 UNTRUSTED = 2
-USER = 4  # trusted because the user said it: the task text or the principal's own data
+TASK = 4  # the user said it in this run's task: what a destructive sink may require
 
 _TRUST_FLAGS = {"trusted": TRUSTED, "untrusted": UNTRUSTED}
 
@@ -68,8 +68,8 @@ class Hit:
         return bool(self.flags & UNTRUSTED)
 
     @property
-    def user(self) -> bool:
-        return bool(self.flags & USER)
+    def task(self) -> bool:
+        return bool(self.flags & TASK)
 
 
 def field_trust(trust_map: Mapping[str, str], path: str) -> str:
@@ -137,13 +137,13 @@ class LabelStore:
     # ------------------------------------------------------------------ adding
 
     def add_task(self, task: str) -> None:
-        """The task text is the user speaking: trusted, and the user's own words."""
-        self.add_text(task, "trusted", "task", user=True)
+        """The task text is the user speaking: trusted, and marked as the task's own words."""
+        self.add_text(task, "trusted", "task", in_task=True)
 
     def add_trusted_data(self, data: Mapping[str, Any]) -> None:
-        """The principal's configured data (identity, contacts, accounts): trusted, the user's."""
+        """The principal's configured data (identity, contacts, accounts): trusted."""
         for section, value in data.items():
-            self.add_value(value, "trusted", f"trusted_data.{section}", user=True)
+            self.add_value(value, "trusted", f"trusted_data.{section}")
 
     def add_tool_output(self, source: str, result: Any, trust: str | Mapping[str, str]) -> None:
         """A tool's result under its declared output trust: one label, or one per field."""
@@ -161,29 +161,29 @@ class LabelStore:
         """Box-level taint: anything computed in a box that has read untrusted input is untrusted."""
         self.add_value(result, "untrusted" if box_tainted else "trusted", source)
 
-    def add_value(self, value: Any, trust: str, source: str, *, user: bool = False) -> None:
+    def add_value(self, value: Any, trust: str, source: str, *, in_task: bool = False) -> None:
         """Index a structured value: each leaf whole, and each string leaf as free text."""
         if isinstance(value, Mapping):
             for key, item in value.items():
-                self.add_value(item, trust, source, user=user)
+                self.add_value(item, trust, source, in_task=in_task)
                 del key  # keys are the schema's field names, not data the run saw
         elif isinstance(value, list | tuple | set | frozenset):
             for item in value:
-                self.add_value(item, trust, source, user=user)
+                self.add_value(item, trust, source, in_task=in_task)
         elif isinstance(value, str):
-            self.add_text(value, trust, source, user=user)
+            self.add_text(value, trust, source, in_task=in_task)
         elif isinstance(value, bool) or value is None:
             return
         elif isinstance(value, int | float):
-            self._add_keys({normalise_value(repr(value))}, trust, source, user)
+            self._add_keys({normalise_value(repr(value))}, trust, source, in_task)
         else:
-            self.add_text(str(value), trust, source, user=user)
+            self.add_text(str(value), trust, source, in_task=in_task)
 
-    def add_text(self, text: str, trust: str, source: str, *, user: bool = False) -> None:
+    def add_text(self, text: str, trust: str, source: str, *, in_task: bool = False) -> None:
         """Index one free text: the whole (short) text, its typed tokens and word n-grams."""
         keys = {token.key for token in text_tokens(text)}
         keys.update(value_keys(text))
-        self._add_keys(keys, trust, source, user)
+        self._add_keys(keys, trust, source, in_task)
 
     def _add_fields(self, value: Any, trust_map: Mapping[str, str], source: str, path: str) -> None:
         if isinstance(value, Mapping):
@@ -196,10 +196,10 @@ class LabelStore:
         else:
             self.add_value(value, field_trust(trust_map, path), source)
 
-    def _add_keys(self, keys: Iterable[str], trust: str, source: str, user: bool) -> None:
+    def _add_keys(self, keys: Iterable[str], trust: str, source: str, in_task: bool) -> None:
         if trust not in _TRUST_FLAGS:
             raise ValueError(f"trust must be 'trusted' or 'untrusted', not {trust!r}")
-        flags = _TRUST_FLAGS[trust] | (USER if user and trust == "trusted" else 0)
+        flags = _TRUST_FLAGS[trust] | (TASK if in_task and trust == "trusted" else 0)
         source_id = self._source_id(source)
         for key in keys:
             if not key:
@@ -255,6 +255,9 @@ class LabelStore:
 def value_keys(value: str) -> set[str]:
     """The keys one whole value may be indexed under: as a value, and as its words."""
     keys = {normalise_value(value)}
+    place = url_key(fold_unicode(value))
+    if place:
+        keys.add(place)
     joined = " ".join(words(fold_unicode(value)))
     if joined:
         keys.add(joined)

@@ -13,7 +13,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from runtime.provenance.normalize import canonical_number, normalise_value, text_variants, words
+from runtime.provenance.normalize import (
+    canonical_number,
+    normalise_value,
+    text_variants,
+    url_key,
+    words,
+)
 
 __all__ = ["MAX_NGRAM", "STRONG_KINDS", "Token", "ngram_keys", "text_tokens", "value_tokens"]
 
@@ -76,7 +82,7 @@ def _domain_keys(host: str) -> Iterator[str]:
 
 def _url_tokens(url: str) -> Iterator[Token]:
     url = url.rstrip(_TRAILING)
-    yield Token("url", normalise_value(url).rstrip("/"))
+    yield Token("url", url_key(url) or normalise_value(url))
     rest = url.split("://", 1)[1]
     host = re.split(r"[/?#:]", rest.rsplit("@", 1)[-1] if "@" in rest.split("/")[0] else rest)[0]
     for key in _domain_keys(host):

@@ -1,0 +1,1 @@
+"""The project's own prompt-injection suite: environments, user tasks, injection goals."""
