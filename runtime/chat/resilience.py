@@ -82,5 +82,5 @@ def describe(exc: BaseException) -> str:
 
 
 def _from_provider(exc: BaseException) -> bool:
-    module = type(exc).__module__.split(".")[0]
-    return module in _PROVIDER_MODULES or status_of(exc) is not None
+    module = type(exc).__module__
+    return module.startswith(_PROVIDER_MODULES) or status_of(exc) is not None
