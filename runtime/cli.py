@@ -349,6 +349,28 @@ def doctor_command(project: ProjectOpt = None, debug: DebugOpt = False) -> None:
     raise typer.Exit(_guard(debug, body))
 
 
+# ---------------------------------------------------------------------------- init
+
+
+@app.command("init")
+def init_command(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new project.")],
+    debug: DebugOpt = False,
+) -> None:
+    """Write a working project: a team, a custom tool, policies with tests, a pytest file."""
+    from runtime.scaffold import init_project
+
+    def body() -> int:
+        written = init_project(directory)
+        print(
+            f"wrote {len(written)} files into {directory}; try: cd {directory} && runtime exec "
+            "'Suggest a file name for: Quarterly Report' --team hello"
+        )
+        return 0
+
+    raise typer.Exit(_guard(debug, body))
+
+
 # ---------------------------------------------------------------------------- policy
 
 
