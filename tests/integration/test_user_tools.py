@@ -304,3 +304,29 @@ def test_a_sandboxed_call_without_docker_says_what_is_missing(
     runtime = Runtime(project_dir=project, state_dir=tmp_path / "s", opa_binary=str(opa_path))
     with runtime, pytest.raises(DockerUnavailable):
         runtime.exec("List files", team=team)
+
+
+def python_api_example() -> str:
+    """The README's Python example: the first python block of docs/python-api.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "python-api.md").read_text()
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_python_api_example_runs(tmp_path: Path) -> None:
+    from runtime.scaffold import EXAMPLE, init_project
+
+    example = python_api_example()
+    assert example == EXAMPLE  # the doc, the README and `runtime init`'s example.py agree
+    assert len(example.splitlines()) <= 15
+    init_project(tmp_path / "demo")
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}
+    done = subprocess.run(
+        [sys.executable, "-c", example],
+        cwd=tmp_path / "demo",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "completed 6 words\n", "")
