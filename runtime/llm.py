@@ -115,9 +115,13 @@ def resolve_model(name: str, base_dir: Path) -> Model:
     if provider == "scripted" and rest:
         path = Path(rest)
         return ScriptedModel(path if path.is_absolute() else (base_dir / path).resolve())
-    if provider in {"openai", "anthropic", "ollama"}:
-        raise ConfigError(
-            f"model {name!r}: LangChain chat models are not wired in this version; "
-            "use a scripted:<file> model (see docs/architecture.md)"
-        )
-    raise ConfigError(f"unknown model {name!r}: expected scripted:<file>")
+    if provider in {"openai", "anthropic", "ollama", "openai-compatible"}:
+        # LangChain chat models (runtime/chat): the extra, the key and the endpoint are
+        # checked here, before any tool runs.
+        from runtime.chat import chat_model_adapter
+
+        return chat_model_adapter(name)
+    raise ConfigError(
+        f"unknown model {name!r}: expected scripted:<file>, openai:MODEL, anthropic:MODEL, "
+        "ollama:MODEL or openai-compatible:MODEL@BASE_URL"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runtime.agents import Agent
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, EnvironmentProblem
 from runtime.llm import AnswerTurn, HandoffTurn, ScriptedModel, StopTurn, ToolTurn, resolve_model
 
 AGENT = Agent(name="coder", instruction="x", model="scripted:s.json")
@@ -62,10 +62,12 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
         ScriptedModel(bad)
 
 
-def test_model_names(tmp_path: Path) -> None:
+def test_model_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, {"coder": []})
     assert resolve_model("scripted:s.json", tmp_path).version.startswith("scripted:")
     with pytest.raises(ConfigError, match="unknown model 'gpt'"):
         resolve_model("gpt", tmp_path)
-    with pytest.raises(ConfigError, match="not wired in this version"):
+    # Chat models are wired (runtime/chat); without a key they fail before the run.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(EnvironmentProblem, match="needs OPENAI_API_KEY in the environment"):
         resolve_model("openai:gpt-4o", tmp_path)
