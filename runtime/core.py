@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.agents import Team, load_team
 from runtime.audit.store import AuditLog, is_system_stream
-from runtime.errors import ConfigError, RunNotFound, UserError
+from runtime.errors import AgentRuntimeError, ConfigError, RunNotFound, UserError
 from runtime.graph import GraphBuilder
+from runtime.graph_state import checkpoint_serializer
+from runtime.held import HeldStore
 from runtime.lazy import LazyMemory, LazySandboxBackend
 from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
-from runtime.pipeline import Pipeline, RunContext, digest_args
+from runtime.pipeline import Pipeline, RunContext
 from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
 from runtime.staging import StagingArea
+from runtime.state import ensure_state_dir, private_file
 from runtime.tools import ToolRegistry, project_registry
 
 if TYPE_CHECKING:
@@ -39,7 +42,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.state_dir = settings.resolved_state_dir
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_state_dir(self.state_dir)
         self.audit = AuditLog(self.state_dir / "audit.db")
         self.registry: ToolRegistry = project_registry(settings.project_dir)
         self._closers: list[Any] = []
@@ -162,8 +165,11 @@ class Runtime:
 
             from langgraph.checkpoint.sqlite import SqliteSaver
 
-            conn = sqlite3.connect(self.state_dir / "checkpoints.db", check_same_thread=False)
-            self._saver = SqliteSaver(conn)
+            conn = sqlite3.connect(
+                private_file(self.state_dir / "checkpoints.db"), check_same_thread=False
+            )
+            # Only the runtime's own state types load back from a checkpoint.
+            self._saver = SqliteSaver(conn, serde=checkpoint_serializer())
             self._saver.setup()
             self._closers.append(conn.close)
         return self._saver
@@ -192,6 +198,7 @@ class Runtime:
             input_files=_input_files(input_dir),
             inputs_dir=input_dir.resolve() if input_dir else None,
             staging=self._staging(run_id),
+            held=self._held(run_id),
         )
         pipeline = self.pipeline()
         self.audit.append(
@@ -226,17 +233,29 @@ class Runtime:
         """Answer a paused run's approval request and run it on from its checkpoint."""
         from langgraph.types import Command
 
-        request = self.pending_request(run_id)
-        if step is not None and step != request["step"]:
-            raise UserError(f"run {run_id} is waiting on step {request['step']}, not step {step}")
-        run, models, pipeline = self._rebuild(run_id)
+        self.pending_request(run_id)  # a clear error before taking the lock
+        # The lock first, then the request read again: of two concurrent answers, the
+        # loser either cannot take the lock or finds the run no longer waiting, and
+        # appends nothing.
+        lock = RunLock(self.state_dir, run_id)
+        lock.acquire()
+        try:
+            request = self.pending_request(run_id)
+            if step is not None and step != request["step"]:
+                raise UserError(
+                    f"run {run_id} is waiting on step {request['step']}, not step {step}"
+                )
+            run, models, pipeline = self._rebuild(run_id)
+        except BaseException:
+            lock.release()
+            raise
         self.audit.append(
             run_id,
             "run.resumed",
             {"approved": approved, "by": by, "reason": reason, "step": request["step"]},
         )
         answer = {"approved": approved, "by": by, "reason": reason, "step": request["step"]}
-        return self._drive(run, models, pipeline, Command(resume=answer), on_step)
+        return self._drive(run, models, pipeline, Command(resume=answer), on_step, lock=lock)
 
     def recover(
         self, run_id: str, *, on_step: Callable[[StepReport], None] | None = None
@@ -285,6 +304,7 @@ class Runtime:
             inputs_dir=inputs_dir,
             resumed=True,
             staging=self._staging(run_id),
+            held=self._held(run_id),
         )
         pipeline = self.pipeline()
         values = self.checkpointer().get_tuple(_thread(run_id))
@@ -295,6 +315,9 @@ class Runtime:
 
     def _staging(self, run_id: str) -> StagingArea:
         return StagingArea(self.state_dir / "runs" / run_id / "staged")
+
+    def _held(self, run_id: str) -> HeldStore:
+        return HeldStore(self.state_dir / "runs" / run_id / "held")
 
     def pending_request(self, run_id: str) -> dict[str, Any]:
         """The approval request a paused run waits on, or a clear error."""
@@ -322,19 +345,23 @@ class Runtime:
                 request = self.pending_request(run_id)
             except UserError:
                 continue
-            waiting.append({"run_id": run_id, **request, "args": self._requested_args(run_id)})
+            args = self._requested_args(run_id, request)
+            waiting.append({"run_id": run_id, **request, "args": args})
         return waiting
 
-    def _requested_args(self, run_id: str) -> dict[str, Any]:
-        """The raw arguments of the paused call: kept in the checkpoint, not in the audit."""
-        saved = self.checkpointer().get_tuple(_thread(run_id))
-        for _task, channel, value in (saved.pending_writes or []) if saved else []:
-            if channel == "__interrupt__":
-                for item in value if isinstance(value, list | tuple) else [value]:
-                    request = getattr(item, "value", None)
-                    if isinstance(request, dict):
-                        return dict(request.get("args", {}))
-        return {}
+    def _requested_args(self, run_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The raw arguments of the paused call, for the reviewer: kept in the run's held
+        store (0600), never in the audit or a checkpoint."""
+        held, ref = self._held(run_id), request.get("args_ref") or request.get("answer_ref")
+        if not ref:
+            return {}
+        try:
+            if request.get("kind") == "answer":
+                return {"answer": held.get_text(ref)}
+            value = held.get_json(ref)
+        except AgentRuntimeError as exc:
+            return {"error": str(exc)}
+        return dict(value) if isinstance(value, dict) else {}
 
     def _graph(
         self,
@@ -360,24 +387,34 @@ class Runtime:
         pipeline: Pipeline,
         graph_input: Any,
         on_step: Callable[[StepReport], None] | None,
+        *,
+        lock: RunLock | None = None,
     ) -> RunResult:
         graph = self._graph(run, models, pipeline, on_step)
         config: dict[str, Any] = {
             **_thread(run.run_id),
             "recursion_limit": self.settings.max_steps * 7 + 10,
         }
-        lock = RunLock(self.state_dir, run.run_id)
-        lock.acquire()
+        if lock is None:
+            lock = RunLock(self.state_dir, run.run_id)
+            lock.acquire()
         with self._runs_lock:
             self._active_runs.add(run.run_id)
         try:
             # durability="sync": each step's checkpoint is on disk before the next step
             # runs, so a run killed at any point resumes from the step it was in.
             final = graph.invoke(graph_input, config, durability="sync")
+        except KeyboardInterrupt:
+            # Ctrl-C (or SIGTERM, which the CLI turns into the same): no run.end, so the
+            # run is `interrupted` and `runs resume` continues it, as after a kill.
+            self.audit.append(run.run_id, "run.interrupted", {})
+            raise
         except BaseException as exc:
             self.audit.append(
                 run.run_id, "run.end", {"status": "failed", "error": type(exc).__name__}
             )
+            if run.held is not None:
+                run.held.clear()
             raise
         finally:
             pipeline.discard_sandbox(run)
@@ -394,7 +431,6 @@ class Runtime:
                 + "; ".join(request["reasons"])
                 + f" (runtime approve {run.run_id} | runtime deny {run.run_id} --reason ...)"
             )
-            request["args"] = digest_args(request["args"])
             self.audit.append(
                 run.run_id,
                 "approval.requested",
@@ -417,6 +453,8 @@ class Runtime:
             "run.end",
             {"status": result.status, "reason": result.reason, "steps": len(result.steps)},
         )
+        if not interrupts and run.held is not None:
+            run.held.clear()  # the run is over: nothing it held is needed again
         return result
 
     def close(self) -> None:
@@ -486,6 +524,10 @@ def _task_message(task: str) -> dict[str, Any]:
 def _input_files(input_dir: Path | None) -> frozenset[str]:
     if input_dir is None:
         return frozenset()
+    if input_dir.exists() and not input_dir.is_dir():
+        raise ConfigError(
+            f"--input {input_dir} is a file, not a folder: put it in a folder and pass that"
+        )
     if not input_dir.is_dir():
         raise ConfigError(f"input folder {input_dir} does not exist")
     files = []

@@ -2,99 +2,50 @@
 
 The graph calls these stages in this order for every tool call of every agent; an agent
 node can only propose. A denied call never reaches a sandbox, a blocked action never
-commits, and each stage appends to the audit before the next one starts.
+commits, and each stage appends to the audit before the next one starts. This module owns
+the stages, their audit events and the staging of effects; `runtime/graph.py` only routes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import CommitRefused, ExecutorCrashed
+from runtime.check_commit import CheckAndCommit
+from runtime.errors import ExecutorCrashed, SandboxError, UserError
+from runtime.graph_state import MemoryWrite, PendingCall, StagedEffects, digest_args
 from runtime.models import (
     Action,
     ChangeSet,
-    ContentItem,
     Decision,
-    FileChange,
     InputProvenance,
     MemoryAccessInput,
-    MemoryProvenance,
-    PendingAction,
-    PendingKind,
     PolicyContext,
     PolicyInput,
     Subject,
     ToolCall,
     Trust,
-    Verdict,
 )
+from runtime.run_context import RunContext, Staged, text_ref
 from runtime.sandbox import changeset
 from runtime.sandbox.base import CommitCaps
-from runtime.staging import StagingArea
-from runtime.tools import StagedMemoryWrite, ToolContext, ToolOutcome
+from runtime.sandbox.seed import seed_box
+from runtime.tools import ToolContext, ToolOutcome
 
 if TYPE_CHECKING:
-    from runtime.agents import Team
     from runtime.audit.store import AuditLog
     from runtime.memory.base import MemoryStore
     from runtime.policy.authorizer import Authorizer
     from runtime.safety.base import SafetyChecker
     from runtime.sandbox.base import Sandbox, SandboxBackend
-    from runtime.tools import Tool, ToolRegistry
+    from runtime.tools import ToolRegistry
+
+__all__ = ["Pipeline", "RunContext", "Staged", "digest_args"]
 
 MEMORY_TOOLS = {"memory.put": "write", "memory.search": "read"}
-_MIN_FRAGMENT = 16
 
 
-@dataclass
-class Staged:
-    """What one allowed call left waiting for the check: never in graph state."""
-
-    outcome: ToolOutcome
-    changes: ChangeSet
-    sandbox_id: str | None
-    exec_ms: float
-    contents: dict[str, bytes] | None = None  # changed files' bytes, read once by check
-    actions: list[PendingAction] | None = None  # built once by check, reused by commit
-
-
-@dataclass
-class RunContext:
-    """Per-run, process-local resources the graph's state must not hold."""
-
-    run_id: str
-    task: str
-    team: Team
-    tenant: str
-    output_dir: Path
-    input_files: frozenset[str] = frozenset()
-    inputs_dir: Path | None = None
-    sandbox: Sandbox | None = None
-    resumed: bool = False
-    staging: StagingArea | None = None
-    staged: dict[int, Staged] = field(default_factory=dict)
-    untrusted_fragments: list[str] = field(default_factory=list)
-    untrusted_sources: list[str] = field(default_factory=list)
-
-
-def digest_args(args: dict[str, Any]) -> dict[str, Any]:
-    """Args as the audit keeps them: strings by hash, so no secret lands in the log."""
-    kept: dict[str, Any] = {}
-    for key, value in args.items():
-        if isinstance(value, str):
-            kept[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "len": len(value)}
-        elif isinstance(value, int | float | bool) or value is None:
-            kept[key] = value
-        else:
-            kept[key] = {"type": type(value).__name__}
-    return kept
-
-
-class Pipeline:
+class Pipeline(CheckAndCommit):
     def __init__(
         self,
         *,
@@ -118,18 +69,57 @@ class Pipeline:
 
     # ------------------------------------------------------------------ 1. propose
 
-    def propose(self, run: RunContext, call: ToolCall) -> Tool:
-        """Record the proposal; unknown tools and bad arguments stop here."""
-        tool = self.registry.get(call.tool)
-        tool.parse_args(call.args)
-        self.audit.append(
-            run.run_id,
-            "proposal",
-            {"tool": call.tool, "call_id": call.call_id, "args": digest_args(call.args)},
-            agent=call.agent,
-            step=call.step,
-        )
-        return tool
+    def propose(self, run: RunContext, call: ToolCall) -> str | None:
+        """Record the proposal; returns why it is refused before the policy is asked, or
+        None. An unknown tool, one the agent does not declare (`Agent.tools` is an upper
+        bound under the policy) and bad arguments are refused here, back to the agent."""
+        refusal = self._refusal(run, call)
+        payload: dict[str, Any] = {
+            "tool": call.tool,
+            "call_id": call.call_id,
+            "args": digest_args(call.args),
+        }
+        if refusal is not None:
+            payload["refused"] = refusal
+        self.audit.append(run.run_id, "proposal", payload, agent=call.agent, step=call.step)
+        return refusal
+
+    def _refusal(self, run: RunContext, call: ToolCall) -> str | None:
+        try:
+            tool = self.registry.get(call.tool)
+        except UserError as exc:
+            return str(exc)
+        declared = run.team.agent(call.agent).tools
+        if call.tool not in declared:
+            offered = ", ".join(declared) or "none"
+            return (
+                f"tool {call.tool} is not among agent {call.agent}'s tools ({offered}); "
+                f"add it to the agent's tools in {run.team.source or 'its team'} to offer it"
+            )
+        try:
+            tool.parse_args(call.args)
+        except UserError as exc:
+            return str(exc)
+        return None
+
+    def hold(self, run: RunContext, call: ToolCall) -> PendingCall:
+        """The call as the graph state carries it: raw arguments held, a digest in state."""
+        if run.held is None:
+            raise UserError(f"run {run.run_id} has no held store; build it with Runtime")
+        ref = run.held.put_json(call.args)
+        digested = call.model_copy(update={"args": digest_args(call.args)})
+        return PendingCall(call=digested, args_ref=ref)
+
+    def unheld(self, run: RunContext, pending: PendingCall) -> ToolCall:
+        """The call with its raw arguments, read back from the held store."""
+        assert run.held is not None
+        return pending.call.model_copy(update={"args": run.held.get_json(pending.args_ref)})
+
+    def release_held(self, run: RunContext, pending: PendingCall, staged: Staged | None) -> None:
+        """The call has left the pipeline: drop its held arguments and texts."""
+        if run.held is not None:
+            refs = [w.text_ref for w in staged.effects.memory_writes] if staged else []
+            run.held.drop(pending.args_ref, *refs)
 
     # ------------------------------------------------------------------ 2. authorize
 
@@ -140,7 +130,7 @@ class Pipeline:
             agent=call.agent, team=run.team.name, roles=agent.roles, tenant=run.tenant
         )
         provenance = InputProvenance(
-            args=self.label_args(run, call.args),
+            args=run.label_args(call.args),
             untrusted_sources_seen=list(run.untrusted_sources),
         )
         policy_input = PolicyInput(
@@ -188,44 +178,80 @@ class Pipeline:
             return tool_decision
         return memory_decision
 
-    def label_args(self, run: RunContext, args: dict[str, Any]) -> dict[str, Trust]:
-        """An argument is untrusted when it carries a line of untrusted content seen so far."""
-        labels: dict[str, Trust] = {}
-        for key, value in args.items():
-            text = value if isinstance(value, str) else repr(value)
-            tainted = any(fragment in text for fragment in run.untrusted_fragments)
-            labels[key] = Trust.UNTRUSTED if tainted else Trust.TRUSTED
-        return labels
-
     # ------------------------------------------------------------------ 3. execute
 
+    def tool_context(self, run: RunContext, call: ToolCall, decision: Decision) -> ToolContext:
+        """What the tool may use for this call: the run's box, memory search, its inputs."""
+
+        def search(namespace: str, query: str, k: int) -> list[dict[str, Any]]:
+            return [
+                {
+                    "text": r.text,
+                    "trust": r.provenance.trust.value,
+                    "writer_agent": r.provenance.writer_agent,
+                }
+                for r in self.memory.search(namespace, query, k)
+            ]
+
+        return ToolContext(
+            run_id=run.run_id,
+            agent=call.agent,
+            tenant=run.tenant,
+            sandbox=lambda: self.sandbox_for(run),
+            memory_search=search,
+            input_files=run.input_files,
+            call_timeout_s=_obligated_timeout(self.call_timeout_s, decision.obligations),
+            obligations=decision.obligations,  # Tool.run applies max_output_bytes, label_output
+        )
+
     def execute(self, run: RunContext, call: ToolCall, ctx: ToolContext) -> Staged:
+        """Run an allowed call. A failure that is the call's own (a missing file, a bad
+        path, a crashed box) is the tool's answer to the agent, not the end of the run."""
         tool = self.registry.get(call.tool)
-        args = tool.parse_args(call.args)
         started = time.perf_counter()
         sandbox: Sandbox | None = None
-        before: dict[str, Any] = {}
-        if tool.in_sandbox:
-            sandbox = self.sandbox_for(run)
-            before = sandbox.snapshot()
+        changes = ChangeSet()
         try:
+            args = tool.parse_args(call.args)
+            before: dict[str, Any] = {}
+            if tool.in_sandbox:
+                sandbox = self.sandbox_for(run)
+                before = sandbox.snapshot()
             outcome = tool.run(args, ctx)
-            changes = changeset.diff(before, sandbox.snapshot()) if sandbox else ChangeSet()
+            if sandbox is not None:
+                changes = changeset.diff(before, sandbox.snapshot())
         except ExecutorCrashed as exc:
             self.discard_sandbox(run)
             outcome = ToolOutcome(result=f"sandbox failed and was discarded: {exc}", ok=False)
-            changes = ChangeSet()
+        except (SandboxError, UserError) as exc:
+            outcome = ToolOutcome(result=f"error: {exc}", ok=False)
+            if sandbox is not None:
+                changes = changeset.diff(before, sandbox.snapshot())
         exec_ms = (time.perf_counter() - started) * 1000
         if outcome.trust == Trust.UNTRUSTED:
-            self._remember_untrusted(run, outcome)
-        if any(t == Trust.UNTRUSTED for t in self.label_args(run, call.args).values()):
-            for write in outcome.memory_writes:
-                write.trust = Trust.UNTRUSTED
-        staged = Staged(
-            outcome=outcome,
+            run.remember_untrusted(outcome.source, outcome.untrusted_text())  # per-field trust
+        args_tainted = Trust.UNTRUSTED in run.label_args(call.args).values()
+        source, trust = run.provenance_of_writes(call.agent, args_tainted)
+        texts = [write.text for write in outcome.memory_writes]
+        effects = StagedEffects(
+            result=outcome.result,
+            ok=outcome.ok,
+            trust=outcome.trust,
+            source=outcome.source,
             changes=changes,
+            memory_writes=[
+                MemoryWrite(
+                    namespace=write.namespace, text_ref=text_ref(text), source=source, trust=trust
+                )
+                for write, text in zip(outcome.memory_writes, texts, strict=True)
+            ],
+        )
+        staged = Staged(
+            effects=effects,
+            texts=texts,
             sandbox_id=sandbox.id if sandbox else None,
             exec_ms=exec_ms,
+            args_tainted=args_tainted,
         )
         result = outcome.exec_result
         self.audit.append(
@@ -243,24 +269,13 @@ class Pipeline:
                 "trust": outcome.trust.value,
                 "source": outcome.source,
                 "changes": [c.model_dump(mode="json") for c in changes.changes],
-                "memory_writes": len(outcome.memory_writes),
+                "memory_writes": len(texts),
             },
             agent=call.agent,
             step=call.step,
         )
         run.staged[call.step] = staged
         return staged
-
-    def _remember_untrusted(self, run: RunContext, outcome: ToolOutcome) -> None:
-        if outcome.source and outcome.source not in run.untrusted_sources:
-            run.untrusted_sources.append(outcome.source)
-        for line in outcome.result.splitlines():
-            line = line.strip()
-            if len(line) >= _MIN_FRAGMENT and line not in run.untrusted_fragments:
-                run.untrusted_fragments.append(line)
-            for word in line.split():
-                if ("@" in word or "://" in word) and len(word) >= 6:
-                    run.untrusted_fragments.append(word.strip(".,;:'\"()<>"))
 
     def sandbox_for(self, run: RunContext) -> Sandbox:
         """The run's box, started on the first call that needs one (denied calls never do)."""
@@ -279,16 +294,21 @@ class Pipeline:
         return run.sandbox
 
     def _seed_inputs(self, run: RunContext, sandbox: Sandbox) -> None:
-        """A new box holds the run's inputs, and on resume what the run already committed."""
-        if run.inputs_dir is not None:
-            for relative in sorted(run.input_files):
-                sandbox.write_file(relative, (run.inputs_dir / relative).read_bytes())
-        if run.resumed:
-            for path in sorted(run.output_dir.rglob("*")):
-                if path.is_file() and not path.is_symlink():
-                    sandbox.write_file(
-                        path.relative_to(run.output_dir).as_posix(), path.read_bytes()
-                    )
+        """A new box holds the run's inputs, and on resume what the run itself committed
+        (never the rest of an existing output folder)."""
+        committed = [
+            path
+            for event in (self.audit.events(run.run_id) if run.resumed else [])
+            if event.kind == "commit"
+            for path in event.payload.get("files", [])
+        ]
+        seed_box(
+            sandbox,
+            inputs_dir=run.inputs_dir,
+            input_files=run.input_files,
+            output_dir=run.output_dir,
+            committed=committed,
+        )
 
     def discard_sandbox(self, run: RunContext) -> None:
         if run.sandbox is not None:
@@ -296,288 +316,37 @@ class Pipeline:
             self.backend.release(sandbox)
             self.audit.append(run.run_id, "sandbox.released", {"sandbox_id": sandbox.id})
 
-    # ------------------------------------------------------------------ 4. check
+    # ------------------------------------------------------------------ records
 
-    def pending_actions(
-        self, run: RunContext, call: ToolCall, staged: Staged
-    ) -> list[PendingAction]:
-        actions: list[PendingAction] = []
-        common: dict[str, Any] = {
-            "run_id": run.run_id,
-            "step": call.step,
-            "agent": call.agent,
-            "tool": call.tool,
-            "untrusted_sources_seen": list(run.untrusted_sources),
-        }
-        tainted = any(t == Trust.UNTRUSTED for t in self.label_args(run, call.args).values())
-        if not staged.changes.empty:
-            contents = staged.contents or {}
-            items = [
-                ContentItem(
-                    location=f"file:{change.path}",
-                    text=contents.get(change.path, b"").decode("utf-8", errors="replace"),
-                )
-                for change in staged.changes.changes
-                if change.change != "deleted" and change.kind == "file"
-            ]
-            actions.append(
-                PendingAction(
-                    kind=PendingKind.CHANGESET,
-                    items=items,
-                    trust=Trust.UNTRUSTED if tainted or run.untrusted_sources else Trust.TRUSTED,
-                    **common,
-                )
-            )
-        for index, write in enumerate(staged.outcome.memory_writes):
-            actions.append(
-                PendingAction(
-                    kind=PendingKind.MEMORY_WRITE,
-                    items=[
-                        ContentItem(location=f"memory:{write.namespace}#{index}", text=write.text)
-                    ],
-                    trust=write.trust,
-                    **common,
-                )
-            )
-        return actions
+    def record_handoff(self, run: RunContext, agent: str, target: str, refused: str = "") -> None:
+        """A handoff, or (with `refused`) one the team does not allow or cannot route."""
+        if refused:
+            payload = {"to": target, "refused": refused}
+            self.audit.append(run.run_id, "handoff.refused", payload, agent=agent)
+        else:
+            self.audit.append(run.run_id, "handoff", {"to": target}, agent=agent)
 
-    def check(self, run: RunContext, call: ToolCall, staged: Staged) -> Verdict:
-        """One verdict for everything the call staged: the strictest of its actions.
-
-        The changed files are read out of the box here, once, under the commit rules
-        (paths, kinds, caps, hashes): the bytes checked are the bytes that commit.
-        """
-        if staged.contents is None:
-            try:
-                staged.contents = self._collect(run, staged)
-            except CommitRefused as exc:
-                self._refused(run, call, str(exc))
-                verdict = Verdict(verdict="block", reasons=[str(exc)])
-                self._audit_verdict(run, call, verdict)
-                return verdict
-        staged.actions = self.pending_actions(run, call, staged)
-        verdicts = [self.checker.check(action) for action in staged.actions]
-        verdict = _strictest(verdicts)
-        self._audit_verdict(run, call, verdict)
-        return verdict
-
-    def _collect(self, run: RunContext, staged: Staged) -> dict[str, bytes]:
-        if staged.changes.empty:
-            return {}
-        if run.sandbox is None:
-            raise CommitRefused(
-                "Commit refused, nothing was written: the box holding the staged files is gone"
-            )
-        return changeset.collect(run.sandbox, staged.changes, self.commit_caps)
-
-    def _refused(self, run: RunContext, call: ToolCall, reason: str) -> None:
+    def record_human_answer(
+        self, run: RunContext, request: dict[str, Any], approved: bool, who: str, why: str
+    ) -> None:
         self.audit.append(
             run.run_id,
-            "commit.refused",
-            {"tool": call.tool, "reason": reason},
-            agent=call.agent,
-            step=call.step,
-        )
-
-    def _audit_verdict(self, run: RunContext, call: ToolCall, verdict: Verdict) -> None:
-        self.audit.append(
-            run.run_id,
-            "verdict",
+            "approval",
             {
-                "tool": call.tool,
-                "verdict": verdict.verdict,
-                "reasons": verdict.reasons,
-                "alternatives": verdict.alternatives,
-                "findings": [
-                    {
-                        "type": f.type,
-                        "detector": f.detector,
-                        "location": f.location,
-                        "severity": f.severity,
-                        "value_hash": f.value_hash,
-                    }
-                    for f in verdict.findings
-                ],
+                "kind": request["kind"],
+                "tool": request["tool"],
+                "approved": approved,
+                "by": who,
+                "reason": why,
             },
-            agent=call.agent,
-            step=call.step,
-        )
-
-    def stage(self, run: RunContext, call: ToolCall, staged: Staged, verdict: Verdict) -> None:
-        """Make a checked call's effects final and durable before the commit (or a pause).
-
-        A `redact` verdict is applied here, to the staged bytes and memory writes (and to
-        the box, so the agent keeps working on the redacted files); then the files' bytes
-        go to the run's staging area, so the commit survives a pause or a crash.
-        """
-        if verdict.verdict == "redact":
-            self._apply_redactions(run, staged, verdict)
-            staged.actions = self.pending_actions(run, call, staged)
-        if run.staging is not None and staged.contents:
-            run.staging.save(call.step, staged.changes, staged.contents)
-
-    def check_answer(
-        self, run: RunContext, agent: str, step: int, answer: str
-    ) -> tuple[Verdict, str]:
-        action = PendingAction(
-            kind=PendingKind.ANSWER,
-            run_id=run.run_id,
-            step=step,
-            agent=agent,
-            tool="answer",
-            items=[ContentItem(location="answer", text=answer)],
-            trust=Trust.UNTRUSTED if run.untrusted_sources else Trust.TRUSTED,
-            untrusted_sources_seen=list(run.untrusted_sources),
-        )
-        verdict = self.checker.check(action)
-        text = (
-            self.checker.redact(answer, verdict.findings) if verdict.verdict == "redact" else answer
-        )
-        self.audit.append(
-            run.run_id,
-            "verdict",
-            {
-                "tool": "answer",
-                "verdict": verdict.verdict,
-                "reasons": verdict.reasons,
-                "findings": [
-                    {"type": f.type, "value_hash": f.value_hash} for f in verdict.findings
-                ],
-                "after_step": step,
-            },
-            agent=agent,
-        )
-        return verdict, text
-
-    # ------------------------------------------------------------------ 5. commit
-
-    def commit(self, run: RunContext, call: ToolCall, staged: Staged) -> str:
-        """Write what `stage` made final (redactions applied); returns the agent's text."""
-        actions = (
-            staged.actions
-            if staged.actions is not None
-            else self.pending_actions(run, call, staged)
-        )
-        key = _idempotency_key(actions, call)
-        if self.audit.has_commit(key):
-            self._drop_staged(run, call)
-            return staged.outcome.result + "\n[already committed]"
-        written: list[str] = []
-        if not staged.changes.empty:
-            try:
-                written = changeset.apply(
-                    staged.changes, staged.contents or {}, run.output_dir, self.commit_caps
-                )
-            except CommitRefused as exc:
-                self._refused(run, call, str(exc))
-                self._drop_staged(run, call)
-                raise
-        memory_ids = [
-            self._commit_memory(run, call, write, record_id=_memory_id(key, index))
-            for index, write in enumerate(staged.outcome.memory_writes)
-        ]
-        self.audit.append(
-            run.run_id,
-            "commit",
-            {
-                "tool": call.tool,
-                "idempotency_key": key,
-                "files": written,
-                "memory_ids": memory_ids,
-                "output_dir": str(run.output_dir),
-            },
-            agent=call.agent,
-            step=call.step,
-        )
-        self._drop_staged(run, call)
-        return staged.outcome.result
-
-    def _drop_staged(self, run: RunContext, call: ToolCall) -> None:
-        if run.staging is not None:
-            run.staging.drop(call.step)
-
-    def _commit_memory(
-        self, run: RunContext, call: ToolCall, write: StagedMemoryWrite, *, record_id: str
-    ) -> str:
-        record = self.memory.put(
-            write.namespace,
-            write.text,
-            MemoryProvenance(
-                writer_agent=call.agent, run_id=run.run_id, source=write.source, trust=write.trust
-            ),
-            record_id=record_id,
-        )
-        return record.id
-
-    def _apply_redactions(self, run: RunContext, staged: Staged, verdict: Verdict) -> None:
-        by_location: dict[str, list[Any]] = {}
-        for finding in verdict.findings:
-            by_location.setdefault(finding.location, []).append(finding)
-        contents = staged.contents if staged.contents is not None else {}
-        changes: list[FileChange] = []
-        for change in staged.changes.changes:
-            findings = by_location.get(f"file:{change.path}")
-            if findings and change.change != "deleted" and change.path in contents:
-                text = contents[change.path].decode("utf-8", errors="replace")
-                data = self.checker.redact(text, findings).encode()
-                contents[change.path] = data
-                change = change.model_copy(
-                    update={"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-                )
-                if run.sandbox is not None:
-                    # The agent's box keeps the redacted file, not the secret.
-                    run.sandbox.write_file(change.path, data)
-            changes.append(change)
-        staged.changes = ChangeSet(changes=changes)
-        for index, write in enumerate(staged.outcome.memory_writes):
-            findings = by_location.get(f"memory:{write.namespace}#{index}")
-            if findings:
-                write.text = self.checker.redact(write.text, findings)
-
-    def discard(self, run: RunContext, call: ToolCall, staged: Staged) -> None:
-        """A blocked action's staged files are removed from the box; nothing commits."""
-        self._drop_staged(run, call)
-        if run.sandbox is not None:
-            paths = [
-                c.path for c in staged.changes.changes if c.change != "deleted" and c.kind == "file"
-            ]
-            if paths:
-                run.sandbox.run_command(["rm", "-f", "--", *paths])
-        self.audit.append(
-            run.run_id,
-            "discard",
-            {"tool": call.tool, "files": [c.path for c in staged.changes.changes]},
-            agent=call.agent,
-            step=call.step,
+            agent=request["agent"],
+            step=request["step"],
         )
 
 
-_ORDER = {"pass": 0, "redact": 1, "escalate": 2, "block": 3}
-
-
-def _strictest(verdicts: list[Verdict]) -> Verdict:
-    if not verdicts:
-        return Verdict(verdict="pass")
-    worst = max(verdicts, key=lambda v: _ORDER[v.verdict])
-    alternatives = [a for v in verdicts if v.verdict == worst.verdict for a in v.alternatives]
-    return Verdict(
-        verdict=worst.verdict,
-        findings=[f for v in verdicts for f in v.findings],
-        reasons=[r for v in verdicts for r in v.reasons],
-        alternatives=list(dict.fromkeys(alternatives)),
-    )
-
-
-def _idempotency_key(actions: list[PendingAction], call: ToolCall) -> str:
-    if not actions:
-        return hashlib.sha256(f"{call.run_id}\0{call.step}\0{call.call_id}".encode()).hexdigest()
-    digest = hashlib.sha256()
-    for action in actions:
-        digest.update(action.idempotency_key().encode())
-    return digest.hexdigest()
-
-
-def _memory_id(key: str, index: int) -> str:
-    """A memory write's record id follows from its commit's key: a re-commit after a crash
-    overwrites the same record instead of adding a second one."""
-    return hashlib.sha256(f"{key}\0{index}".encode()).hexdigest()[:32]
+def _obligated_timeout(default: float | None, obligations: dict[str, Any]) -> float | None:
+    """A policy obligation may only shorten the call's timeout, never lengthen it."""
+    obliged = obligations.get("timeout_s")
+    if not isinstance(obliged, int | float) or obliged <= 0:
+        return default
+    return float(obliged) if default is None else min(default, float(obliged))

@@ -23,17 +23,28 @@ pytestmark = [
 PIPELINE_ORDER = ["proposal", "decision", "execution", "verdict", "commit"]
 
 
+BUILTIN_TOOLS = ["python.run", "fs.read", "fs.write", "memory.put", "memory.search"]
+
+
 def add_team(
-    project: Path, name: str, agents: dict[str, str], script: dict[str, list[Any]]
+    project: Path,
+    name: str,
+    agents: dict[str, str],
+    script: dict[str, list[Any]],
+    tools: dict[str, list[str]] | None = None,
 ) -> None:
-    """Write a team module and its scripted model file into the project's agents/."""
+    """Write a team module and its scripted model file into the project's agents/.
+
+    Each agent declares `tools[agent]` (default: every built-in tool); the policy decides
+    within that bound."""
     (project / "agents" / "scripts" / f"{name}.json").write_text(json.dumps(script))
     lines = ["from runtime.agents import Agent, Team", ""]
     names = list(agents)
     for agent in names:
+        declared = (tools or {}).get(agent, BUILTIN_TOOLS)
         lines.append(
             f"{agent} = Agent(name={agent!r}, instruction={agents[agent]!r}, "
-            f"model='scripted:scripts/{name}.json')"
+            f"tools={declared!r}, model='scripted:scripts/{name}.json')"
         )
     handoffs = {a: [b for b in names if b != a] for a in names}
     lines.append(
