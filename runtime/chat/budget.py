@@ -41,6 +41,18 @@ class Budgets:
     run: Limits = field(default_factory=Limits)
     agent: Limits = field(default_factory=Limits)
 
+    @classmethod
+    def from_settings(cls, settings: object) -> Budgets:
+        """From `budget_run_<measure>` and `budget_agent_<measure>` settings, where the
+        settings object has them (unset or missing means unlimited)."""
+
+        def limits(scope: str) -> Limits:
+            return Limits(
+                **{m: getattr(settings, f"budget_{scope}_{m}", None) for m in _WORDS}  # type: ignore[arg-type]
+            )
+
+        return cls(run=limits("run"), agent=limits("agent"))
+
 
 class BudgetExceeded(StopTurn):
     """The agent stops because a budget is spent; the graph ends the run `budget_exceeded`."""

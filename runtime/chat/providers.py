@@ -67,6 +67,16 @@ class ModelOptions:
     max_tokens: int | None = None
     preflight_timeout_s: float = 5.0
 
+    @classmethod
+    def from_settings(cls, settings: object) -> ModelOptions:
+        """From `model_timeout_s`, `model_max_retries`, `model_temperature` and
+        `model_max_tokens` settings, where the settings object has them."""
+        found = {
+            name: getattr(settings, f"model_{name}", None)
+            for name in ("timeout_s", "max_retries", "temperature", "max_tokens")
+        }
+        return cls(**{k: v for k, v in found.items() if v is not None})
+
     def params(self) -> dict[str, Any]:
         recorded: dict[str, Any] = {"timeout_s": self.timeout_s, "max_retries": self.max_retries}
         if self.temperature is not None:

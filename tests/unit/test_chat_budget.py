@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -113,3 +114,18 @@ def test_an_unlimited_ledger_only_counts(fake: FakeProvider) -> None:
 
     usage = coder.ledger.run
     assert (usage.model_calls, usage.input_tokens, usage.output_tokens) == (1, 5, 6)
+
+
+def test_budgets_and_options_come_from_settings_fields() -> None:
+    settings = SimpleNamespace(
+        budget_run_input_tokens=1000,
+        budget_agent_model_calls=5,
+        model_timeout_s=12.5,
+        model_max_retries=4,
+    )
+
+    assert Budgets.from_settings(settings) == Budgets(
+        run=Limits(input_tokens=1000), agent=Limits(model_calls=5)
+    )
+    assert ModelOptions.from_settings(settings) == ModelOptions(timeout_s=12.5, max_retries=4)
+    assert Budgets.from_settings(object()) == Budgets()
