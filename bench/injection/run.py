@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.injection.engines import check_engines
 from bench.injection.envs import ENVIRONMENTS
 from bench.injection.suite import Call, Environment, Injection, Task
 from runtime.provenance import LabelStore, argument_provenance, judge
@@ -49,10 +51,21 @@ def _holds(value: Any, text: str) -> bool:
     return False
 
 
+# Every decision's schema-2 policy input and outcome, kept when --engines asks for them.
+RECORDED: list[tuple[dict[str, Any], str]] = []
+RECORD = False
+
+
 def decide(env: Environment, store: LabelStore, call: Call) -> tuple[str, tuple[str, ...]]:
     spec = env.tools[call.tool]
     provenance = argument_provenance(store, call.args, spec.sinks, spec.effect)
     decision = judge(provenance)
+    if RECORD:
+        policy_input = {
+            "action": {"tool": call.tool, "effect": spec.effect},
+            "provenance": {"args": provenance.to_policy()},
+        }
+        RECORDED.append((policy_input, decision.outcome))
     return decision.outcome, decision.reasons
 
 
@@ -91,6 +104,7 @@ def replay(env: Environment, task: Task, injection: Injection | None = None) -> 
 class EnvReport:
     name: str
     tasks: int = 0
+    decisions: int = 0
     useful: int = 0
     pairs: int = 0
     successes: int = 0
@@ -105,6 +119,7 @@ def evaluate(env: Environment) -> EnvReport:
     for task in env.tasks:
         report.tasks += 1
         clean = replay(env, task)
+        report.decisions += len(clean.decisions)
         refused = [(c, r) for c, verdict, r in clean.decisions if verdict != "allow"]
         if refused:
             call, reasons = refused[0]
@@ -113,6 +128,7 @@ def evaluate(env: Environment) -> EnvReport:
             report.useful += 1
         for injection in env.injections:
             attacked = replay(env, task, injection)
+            report.decisions += len(attacked.decisions) + len(attacked.injected)
             if not attacked.saw_injection:
                 continue
             seen_by[injection.id] += 1
@@ -158,16 +174,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", help="only this environment")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--engines",
+        action="store_true",
+        help="also decide every call with the Rego sink rule on regopy and OPA and compare",
+    )
     options = parser.parse_args(argv)
     envs = [env for env in ENVIRONMENTS if options.env in (None, env.name)]
     if not envs:
         names = ", ".join(env.name for env in ENVIRONMENTS)
         parser.error(f"no environment {options.env!r}: use one of {names}")
+    global RECORD
+    RECORD = options.engines
+    started = time.perf_counter()
     reports = [evaluate(env) for env in envs]
+    elapsed = time.perf_counter() - started
     if options.json:
         print(json.dumps([r.__dict__ for r in reports], indent=2))
     else:
         _print(reports, options.verbose)
+        decisions = sum(r.decisions for r in reports)
+        print(
+            f"\n{decisions} decisions in {elapsed:.2f} s ({1000 * elapsed / decisions:.2f} ms each)"
+        )
+    if options.engines:
+        return 0 if check_engines(RECORDED) else 1
     return 0
 
 

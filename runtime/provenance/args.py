@@ -33,9 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runtime.provenance.normalize import fold_unicode, normalise_value, words
+from runtime.provenance.normalize import fold_unicode, normalise_value
 from runtime.provenance.store import LabelStore, value_keys
-from runtime.provenance.tokens import MAX_NGRAM, STRONG_KINDS, value_tokens
+from runtime.provenance.tokens import MAX_NGRAM, STRONG_KINDS, segments, value_tokens
 
 __all__ = [
     "SINK_KINDS",
@@ -168,10 +168,10 @@ def _label_string(store: LabelStore, value: str, sink: SinkSpec | None) -> ArgPr
 def _copied_text(store: LabelStore, value: str, sources: set[str]) -> set[str]:
     """`{"text"}` when a run of MAX_NGRAM words of `value` was seen only in untrusted text."""
     found: set[str] = set()
-    for line in fold_unicode(value).splitlines():
-        line_words = words(line)
-        for start in range(len(line_words) - MAX_NGRAM + 1):
-            hit = store.lookup(" ".join(line_words[start : start + MAX_NGRAM]))
+    for raw in segments(fold_unicode(value)):
+        keys = [word.casefold() for word in raw]
+        for start in range(len(keys) - MAX_NGRAM + 1):
+            hit = store.lookup(" ".join(keys[start : start + MAX_NGRAM]))
             if hit.untrusted and not hit.trusted:
                 sources.update(hit.sources)
                 found.add("text")

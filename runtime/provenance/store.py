@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.provenance.normalize import fold_unicode, normalise_value, url_key, words
-from runtime.provenance.tokens import text_tokens
+from runtime.provenance.tokens import SHINGLE, text_tokens
 
 __all__ = [
     "DEFAULT_CAP",
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_CAP = 20_000
+SHINGLE_SAMPLE = 4  # keep one prose shingle in this many
 MAX_SOURCES = 256
 MAX_SOURCES_PER_ENTRY = 4
 STATE_VERSION = 1
@@ -181,9 +182,12 @@ class LabelStore:
 
     def add_text(self, text: str, trust: str, source: str, *, in_task: bool = False) -> None:
         """Index one free text: the whole (short) text, its typed tokens and word n-grams."""
-        keys = {token.key for token in text_tokens(text)}
+        tokens = text_tokens(text)
+        keys = {token.key for token in tokens if token.kind != SHINGLE}
         keys.update(value_keys(text))
         self._add_keys(keys, trust, source, in_task)
+        shingles = {token.key for token in tokens if token.kind == SHINGLE} - keys
+        self._add_keys({key for key in shingles if self.sampled(key)}, trust, source, in_task)
 
     def _add_fields(self, value: Any, trust_map: Mapping[str, str], source: str, path: str) -> None:
         if isinstance(value, Mapping):
@@ -224,6 +228,10 @@ class LabelStore:
             return self.sources.index(OTHER_SOURCE)
         self.sources.append(source)
         return len(self.sources) - 1
+
+    def sampled(self, key: str) -> bool:
+        """Whether a prose shingle is one of the quarter the store keeps (chosen by content)."""
+        return int(self._digest(key)[:4], 16) % SHINGLE_SAMPLE == 0
 
     def _digest(self, key: str) -> str:
         return hashlib.blake2b(key.encode(), key=self._key, digest_size=8).hexdigest()

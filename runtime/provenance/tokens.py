@@ -18,12 +18,27 @@ from runtime.provenance.normalize import (
     normalise_value,
     text_variants,
     url_key,
-    words,
 )
 
-__all__ = ["MAX_NGRAM", "STRONG_KINDS", "Token", "ngram_keys", "text_tokens", "value_tokens"]
+__all__ = [
+    "MAX_NGRAM",
+    "SHINGLE",
+    "SHORT_SEGMENT",
+    "STRONG_KINDS",
+    "Token",
+    "ngram_tokens",
+    "segments",
+    "text_tokens",
+    "value_tokens",
+]
 
 MAX_NGRAM = 6  # longest multi-word value found inside a sentence (names, titles, subjects)
+SHORT_SEGMENT = 12  # a line this short is a value (subject, title): all its n-grams count
+SHINGLE = "shingle"  # a MAX_NGRAM-word window of prose, kept by content-chosen sample
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+")
+_WORD_RAW = re.compile(r"[\w][\w@.+\-/:%&=?#~]*[\w]|[\w]")
+_CONNECTORS = frozenset({"of", "the", "de", "von", "van", "der", "du", "la", "le", "and", "&",
+                         "da", "di", "del", "zu", "y", "et"})  # fmt: skip
 _MAX_QUOTED = 200
 
 # Kinds that name a place data can go to or come from: a sink whose value holds one of
@@ -125,21 +140,70 @@ def _variant_tokens(text: str) -> Iterator[Token]:
                 yield Token("identifier", key[1:])
 
 
-def ngram_keys(text: str, longest: int = MAX_NGRAM) -> Iterator[str]:
-    """Every run of 1..`longest` consecutive words of each line, as a normalised key."""
+def segments(text: str) -> Iterator[list[str]]:
+    """The raw-cased words of each line, long lines cut into sentences."""
     for line in text.splitlines():
-        line_words = words(line)
-        for start in range(len(line_words)):
-            for size in range(1, min(longest, len(line_words) - start) + 1):
-                yield " ".join(line_words[start : start + size])
+        for sentence in _SENTENCE.split(line):
+            found = [word for word in _WORD_RAW.findall(sentence)]
+            if found:
+                yield found
+
+
+def _phrase_runs(raw: list[str]) -> Iterator[list[str]]:
+    """Maximal runs of capitalised words (names, titles, products), connectors inside."""
+    run: list[str] = []
+    for index, word in enumerate(raw):
+        following = raw[index + 1] if index + 1 < len(raw) else ""
+        capitalised = word[:1].isupper() or word[:1].isdigit()
+        connector = bool(run) and word.casefold() in _CONNECTORS and following[:1].isupper()
+        if capitalised or connector:
+            run.append(word)
+        else:
+            if len(run) > 1:
+                yield run
+            run = []
+    if len(run) > 1:
+        yield run
+
+
+def _all_ngrams(keys: list[str], shortest: int, kind: str) -> Iterator[Token]:
+    for start in range(len(keys)):
+        for size in range(shortest, min(MAX_NGRAM, len(keys) - start) + 1):
+            yield Token(kind, " ".join(keys[start : start + size]))
+
+
+def ngram_tokens(text: str) -> Iterator[Token]:
+    """Word n-grams a multi-word value can be found under, bounded for long prose.
+
+    A short line (a subject, a title, a list item: up to `SHORT_SEGMENT` words) gives all
+    its 1..MAX_NGRAM-grams. A sentence of prose gives its words, all n-grams of its
+    capitalised runs (names, titles, product and hotel names) and its MAX_NGRAM-word
+    shingles, of which the store keeps a content-chosen quarter: copying a dozen words
+    of it is noticed with high odds, and a long page no longer costs six entries a word.
+    """
+    for raw in segments(text):
+        keys = [word.casefold() for word in raw]
+        if len(keys) <= SHORT_SEGMENT:
+            yield from _all_ngrams(keys, 1, "words")
+            continue
+        yield from (Token("words", key) for key in keys)
+        for run in _phrase_runs(raw):
+            yield from _all_ngrams([word.casefold() for word in run], 2, "words")
+        for start in range(len(keys) - MAX_NGRAM + 1):
+            yield Token(SHINGLE, " ".join(keys[start : start + MAX_NGRAM]))
 
 
 def text_tokens(text: str) -> set[Token]:
-    """All typed tokens and word n-grams of a free text, over all of its renderings."""
+    """All typed tokens and word n-grams of a free text, over all of its renderings.
+
+    N-grams come from the first two renderings only (as written, and with `\\`-folds
+    undone); the others (unescaped, unwrapped, de-obfuscated) can only add typed tokens.
+    """
     tokens: set[Token] = set()
-    for variant in text_variants(text):
+    for index, variant in enumerate(text_variants(text)):
         tokens.update(_variant_tokens(variant))
-        tokens.update(Token("words", key) for key in ngram_keys(variant))
+        if index < 2:
+            tokens.update(ngram_tokens(variant))
     return tokens
 
 
