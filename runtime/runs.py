@@ -9,13 +9,12 @@ last checkpoint.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime.errors import UserError
+from runtime.locks import FileLock, is_locked
 
 if TYPE_CHECKING:
     from runtime.audit.store import AuditEvent
@@ -33,29 +32,22 @@ class RunLock:
     def __init__(self, state_dir: Path, run_id: str) -> None:
         self.path = lock_path(state_dir, run_id)
         self.run_id = run_id
-        self._fd: int | None = None
+        self._lock = FileLock(self.path)
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise UserError(
-                f"run {self.run_id} is being driven by another process (pid {holder})"
-            ) from None
+        if not self._lock.acquire():
+            try:
+                holder = self.path.read_text(errors="replace").strip()[:32] or "?"
+            except OSError:
+                holder = "?"
+            raise UserError(f"run {self.run_id} is being driven by another process (pid {holder})")
+        fd = self._lock.fd
+        assert fd is not None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        self._lock.release()
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -67,17 +59,7 @@ class RunLock:
 
 def is_driven(state_dir: Path, run_id: str) -> bool:
     """True while a live process holds the run's lock."""
-    path = lock_path(state_dir, run_id)
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return is_locked(lock_path(state_dir, run_id))
 
 
 def run_status(events: list[AuditEvent], state_dir: Path, run_id: str) -> str:

@@ -70,7 +70,7 @@ def policy_files(policy_dir: Path) -> list[Path]:
     return sorted(files, key=lambda path: path.relative_to(policy_dir).as_posix())
 
 
-def content_hash(files: Mapping[str, bytes]) -> str:
+def bundle_hash(files: Mapping[str, bytes]) -> str:
     """`sha256:<hex>` over the sorted relative paths and their contents."""
     digest = hashlib.sha256()
     for relative in sorted(files):
@@ -127,7 +127,7 @@ def load_bundle(policy_dir: str | os.PathLike[str]) -> PolicyBundle:
         merge_data(data, list(Path(relative).parent.parts), document)
     if not modules:
         raise PolicyCompileError(f"Policy directory {root} holds no .rego modules.")
-    return PolicyBundle(root=root, modules=modules, data=data, version=content_hash(raw))
+    return PolicyBundle(root=root, modules=modules, data=data, version=bundle_hash(raw))
 
 
 # --------------------------------------------------------------------------- OPA binary

@@ -1,6 +1,6 @@
 """Policy versions: every bundle the runtime activates is kept, recorded, and can come back.
 
-A version is a bundle's content hash (`bundle.content_hash`: the non-test `.rego` files and
+A version is a bundle's content hash (`bundle.bundle_hash`: the non-test `.rego` files and
 the `data.json` files). When a version becomes current, at start-up, on a hot reload or by
 `runtime policy rollback`, its files are copied to `<state_dir>/policy/versions/<hex>/` and
 an event goes to the audit log's reserved stream `@policy`. That stream *is* the history:
@@ -35,12 +35,9 @@ written, and a version is recorded once however many runtimes notice it.
 from __future__ import annotations
 
 import contextlib
-import fcntl  # the runtime is Linux-only (Docker, prctl); flock is released if a process dies
 import os
 import re
 import shutil
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +48,9 @@ from pydantic import Field
 
 from runtime.audit.store import SYSTEM_STREAM_PREFIX, AuditLog
 from runtime.errors import AgentRuntimeError, PolicyCompileError, UserError
+from runtime.locks import FileLock
 from runtime.models import Frozen
-from runtime.policy.bundle import check_bundle, content_hash, first_line, load_bundle, policy_files
+from runtime.policy.bundle import bundle_hash, check_bundle, first_line, load_bundle, policy_files
 
 POLICY_STREAM = f"{SYSTEM_STREAM_PREFIX}policy"
 ACTIVATED = "policy.activated"
@@ -86,7 +84,7 @@ def read_bundle_files(policy_dir: Path) -> BundleFiles:
     if root.is_dir():
         for path in policy_files(root):
             files[path.relative_to(root).as_posix()] = path.read_bytes()
-    return BundleFiles(files=files, version=content_hash(files))
+    return BundleFiles(files=files, version=bundle_hash(files))
 
 
 def short(version: str | None) -> str:
@@ -137,58 +135,6 @@ class RollbackResult(Frozen):
     files_changed: FilesChanged
     tests_left_alone: list[str]
     unrecorded_kept: str | None = None
-
-
-class FileLock:
-    """An exclusive flock on a file, re-entrant for the thread that holds it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._thread_lock = threading.RLock()
-        self._depth = 0
-        self._fd: int | None = None
-
-    @contextlib.contextmanager
-    def hold(self, timeout: float) -> Iterator[bool]:
-        """Yields True while held, or False when it could not be had within `timeout`."""
-        deadline = time.monotonic() + timeout
-        if not self._thread_lock.acquire(timeout=timeout):
-            yield False
-            return
-        try:
-            if self._depth == 0 and not self._lock_file(deadline):
-                yield False
-                return
-            self._depth += 1
-            try:
-                yield True
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._unlock_file()
-        finally:
-            self._thread_lock.release()
-
-    def _lock_file(self, deadline: float) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
-                time.sleep(0.02)
-                continue
-            self._fd = fd
-            return True
-
-    def _unlock_file(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
 
 class PolicyHistory:
@@ -435,7 +381,7 @@ class PolicyHistory:
             kept: Path | None = None
             if on_disk.files and on_disk.version not in recorded:
                 kept = self.snapshot(on_disk)
-            write_bundle(self.policy_dir, target, on_disk)
+            replace_bundle_files(self.policy_dir, target, on_disk)
             written = read_bundle_files(self.policy_dir)
             if written.version != target.version:
                 raise AgentRuntimeError(
@@ -465,7 +411,7 @@ class PolicyHistory:
         return result
 
 
-def write_bundle(policy_dir: Path, target: BundleFiles, current: BundleFiles) -> None:
+def replace_bundle_files(policy_dir: Path, target: BundleFiles, current: BundleFiles) -> None:
     """Make the folder's bundle files exactly `target`'s; every other file is left alone.
 
     Each file is written aside and renamed over the old one, so no reader sees half a file.

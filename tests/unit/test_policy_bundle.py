@@ -9,7 +9,7 @@ import pytest
 
 from runtime.errors import OpaUnavailable, PolicyCompileError
 from runtime.policy import bundle as bundle_module
-from runtime.policy.bundle import content_hash, find_opa, load_bundle
+from runtime.policy.bundle import bundle_hash, find_opa, load_bundle
 
 POLICY = "package x\n\nallow := true\n"
 
@@ -51,7 +51,7 @@ def test_nested_data_files_land_under_their_directory_path(tmp_path: Path) -> No
 
 def test_version_is_the_hash_of_paths_and_contents(tmp_path: Path) -> None:
     root = write(tmp_path, {"x.rego": POLICY, "data.json": "{}"})
-    expected = content_hash({"data.json": b"{}", "x.rego": POLICY.encode()})
+    expected = bundle_hash({"data.json": b"{}", "x.rego": POLICY.encode()})
     assert load_bundle(root).version == expected
     assert expected.startswith("sha256:") and len(expected) == len("sha256:") + 64
 
@@ -66,7 +66,7 @@ def test_version_changes_with_any_policy_byte_but_not_with_tests(tmp_path: Path)
 
 
 def test_renaming_a_file_changes_the_version(tmp_path: Path) -> None:
-    assert content_hash({"a.rego": b"x"}) != content_hash({"b.rego": b"x"})
+    assert bundle_hash({"a.rego": b"x"}) != bundle_hash({"b.rego": b"x"})
 
 
 def test_invalid_data_json_is_a_compile_error(tmp_path: Path) -> None:
@@ -100,6 +100,22 @@ def test_missing_opa_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     with pytest.raises(OpaUnavailable) as excinfo:
         find_opa()
     assert str(excinfo.value) == "OPA not found: run scripts/setup.sh (installs opa v1.22.2)"
+
+
+def test_managed_server_without_opa_names_the_embedded_engine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from runtime.policy.opa import OpaServerEngine
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(bundle_module, "go_bin_dir", lambda: None)
+    with pytest.raises(OpaUnavailable) as excinfo:
+        OpaServerEngine(Path(__file__).parents[2] / "rego")
+    assert str(excinfo.value) == (
+        "OPA not found: run scripts/setup.sh (installs opa v1.22.2), or set "
+        'policy_engine = "embedded" in runtime.toml (the embedded engine needs no OPA binary)'
+    )
 
 
 def test_opa_is_found_under_home_go_bin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from opa_client import OpaClient
 
 from runtime.errors import OpaUnavailable, PolicyCompileError, PolicyUnavailable
 from runtime.policy.base import EvalResult
-from runtime.policy.bundle import PolicyBundle, check_bundle, find_opa, load_bundle
+from runtime.policy.bundle import OPA_MISSING, PolicyBundle, check_bundle, find_opa, load_bundle
 from runtime.policy.explain import (
     Explanation,
     PolicySource,
@@ -43,6 +43,10 @@ from runtime.policy.opa.process import ManagedOpaProcess
 from runtime.policy.opa.push import ADMIN_TIMEOUT, make_opa_client, push_bundle
 
 ENGINE_NAME = "opa-server"
+NO_OPA_FOR_SERVER = (
+    f'{OPA_MISSING}, or set policy_engine = "embedded" in runtime.toml '
+    "(the embedded engine needs no OPA binary)"
+)
 EXPLAIN_TIMEOUT = 30.0
 
 
@@ -106,7 +110,7 @@ class OpaServerEngine:
         self._check_policies = check_policies
         self._closed = False
         self._managed = url is None
-        self._opa_binary = opa_binary or (find_opa() if self._managed else None)
+        self._opa_binary = opa_binary or (find_managed_opa() if self._managed else None)
         if self._bundle is not None and check_policies and self._opa_binary is not None:
             check_bundle(self._bundle, opa=self._opa_binary)
         self._link = self._open_link(url, self._bundle)
@@ -392,3 +396,11 @@ class OpaServerEngine:
 
 def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def find_managed_opa() -> Path:
+    """The OPA binary a managed server runs; without one, the error names both fixes."""
+    try:
+        return find_opa()
+    except OpaUnavailable as exc:
+        raise OpaUnavailable(NO_OPA_FOR_SERVER) from exc
