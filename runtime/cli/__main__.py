@@ -1,0 +1,5 @@
+"""`python -m runtime.cli ...` is the `runtime` command."""
+
+from runtime.cli.app import main
+
+main()
