@@ -19,20 +19,24 @@ from runtime.provenance.args import (
     parse_sinks,
 )
 from runtime.provenance.normalize import canonical_number, fold_unicode, normalise_value
+from runtime.provenance.schema import ArgLabel, ProvenanceV2, TrustedData
 from runtime.provenance.store import DEFAULT_CAP, Hit, LabelStore, field_trust
 from runtime.provenance.tokens import Token, text_tokens, value_tokens
 
 __all__ = [
     "DEFAULT_CAP",
     "SINK_KINDS",
+    "ArgLabel",
     "ArgProvenance",
     "ArgTrust",
     "CallProvenance",
     "Hit",
     "LabelStore",
+    "ProvenanceV2",
     "SinkDecision",
     "SinkSpec",
     "Token",
+    "TrustedData",
     "argument_provenance",
     "canonical_number",
     "field_trust",

@@ -29,11 +29,12 @@ carries nothing out), one the model built on an untrusted destination is not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runtime.provenance.normalize import fold_unicode, normalise_value
+from runtime.provenance.schema import ProvenanceV2
 from runtime.provenance.store import LabelStore, value_keys
 from runtime.provenance.tokens import MAX_NGRAM, STRONG_KINDS, segments, value_tokens
 
@@ -121,6 +122,17 @@ class CallProvenance:
     def to_policy(self) -> dict[str, dict[str, Any]]:
         """`provenance.args` of policy input schema 2: `{name: {trust, sources, via, sink}}`."""
         return {name: arg.to_json() for name, arg in sorted(self.args.items())}
+
+    def to_model(self, untrusted_sources_seen: Iterable[str] = ()) -> ProvenanceV2:
+        """The whole `input.provenance` of schema 2, the legacy shape included."""
+        return ProvenanceV2.model_validate(
+            {
+                "args": self.to_policy(),
+                "legacy_args": self.legacy(),
+                "untrusted_sources_seen": sorted(set(untrusted_sources_seen)),
+                "overflowed": self.overflowed,
+            }
+        )
 
     def legacy(self) -> dict[str, str]:
         """The schema-1 shape `{name: "trusted" | "untrusted"}`; unknown counts as untrusted."""

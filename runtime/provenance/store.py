@@ -96,9 +96,21 @@ class LabelStore:
         self.cap = cap
         self.salt = salt or secrets.token_hex(16)
         self.overflowed = False
+        self.box_tainted = False
         self.sources: list[str] = []
         self.entries: dict[str, list[Any]] = {}  # digest -> [flags, [source ids]]
         self._key = bytes.fromhex(self.salt)
+
+    @classmethod
+    def for_run(
+        cls, task: str, trusted_data: Mapping[str, Any] | None = None, *, cap: int = DEFAULT_CAP
+    ) -> LabelStore:
+        """A run's store at its start: the task and the principal's data, both trusted."""
+        store = cls(cap=cap)
+        store.add_task(task)
+        if trusted_data:
+            store.add_trusted_data(trusted_data)
+        return store
 
     # ------------------------------------------------------------------ state
 
@@ -109,6 +121,7 @@ class LabelStore:
             "cap": self.cap,
             "salt": self.salt,
             "overflowed": self.overflowed,
+            "box_tainted": self.box_tainted,
             "sources": list(self.sources),
             "entries": {
                 digest: [flags, list(ids)] for digest, (flags, ids) in self.entries.items()
@@ -123,6 +136,7 @@ class LabelStore:
                 raise ValueError(f"version {state['v']!r}")
             store = cls(cap=int(state["cap"]), salt=str(state["salt"]))
             store.overflowed = bool(state["overflowed"])
+            store.box_tainted = bool(state["box_tainted"])
             store.sources = [str(source) for source in state["sources"]]
             for digest, (flags, ids) in state["entries"].items():
                 store.entries[str(digest)] = [int(flags), [int(i) for i in ids]]
@@ -158,9 +172,21 @@ class LabelStore:
         for text, trust in records:
             self.add_text(text, trust, source)
 
-    def add_sandbox_output(self, source: str, result: Any, *, box_tainted: bool) -> None:
-        """Box-level taint: anything computed in a box that has read untrusted input is untrusted."""
-        self.add_value(result, "untrusted" if box_tainted else "trusted", source)
+    def mark_box_tainted(self) -> None:
+        """The run's box has taken in untrusted content (an input file, an untrusted argument).
+
+        Box-level taint: from now on everything the box computes is untrusted, for the
+        rest of the run (the box keeps what it read).
+        """
+        self.box_tainted = True
+
+    def add_sandbox_output(
+        self, source: str, result: Any, *, box_tainted: bool | None = None
+    ) -> None:
+        """A sandboxed tool's result: untrusted once the box has seen untrusted content."""
+        if box_tainted:
+            self.mark_box_tainted()
+        self.add_value(result, "untrusted" if self.box_tainted else "trusted", source)
 
     def add_value(self, value: Any, trust: str, source: str, *, in_task: bool = False) -> None:
         """Index a structured value: each leaf whole, and each string leaf as free text."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.provenance import LabelStore, argument_provenance, judge, parse_sinks
+from runtime.provenance import LabelStore, TrustedData, argument_provenance, judge, parse_sinks
 from runtime.provenance.store import field_trust
 
 SINKS = parse_sinks({"to": "recipient"})
@@ -106,16 +106,50 @@ def test_memory_recall_keeps_its_label() -> None:
     assert store.lookup("emma@northwind.example.com").trusted
 
 
-def test_sandbox_output_from_a_tainted_box_is_untrusted() -> None:
+def test_sandbox_output_from_a_tainted_box_is_untrusted_for_the_rest_of_the_run() -> None:
     store = LabelStore()
-    store.add_sandbox_output("python.run", "result: ops-team-7@example.net", box_tainted=True)
-    store.add_sandbox_output("python.run", "result: emma@northwind.example.com", box_tainted=False)
-    assert judge(argument_provenance(store, {"to": "ops-team-7@example.net"}, SINKS)).outcome == (
-        "untrusted_sink"
+    store.add_sandbox_output("python.run", "result: emma@northwind.example.com")
+    store.mark_box_tainted()  # e.g. an untrusted input file went into the box
+    store.add_sandbox_output("python.run", "result: ops-team-7@example.net")
+    store.add_sandbox_output("python.run", "and: liam@northwind.example.com", box_tainted=False)
+    again = LabelStore.from_state(json.loads(json.dumps(store.to_state())))
+    decisions = {
+        to: judge(argument_provenance(again, {"to": to}, SINKS)).outcome
+        for to in (
+            "emma@northwind.example.com",
+            "ops-team-7@example.net",
+            "liam@northwind.example.com",
+        )
+    }
+    assert decisions == {
+        "emma@northwind.example.com": "allow",
+        "ops-team-7@example.net": "untrusted_sink",
+        "liam@northwind.example.com": "untrusted_sink",
+    }
+
+
+def test_run_store_starts_with_the_task_and_trusted_data() -> None:
+    data = TrustedData(contacts=[{"name": "Emma Johnson", "email": "emma@northwind.example.com"}])
+    store = LabelStore.for_run("Write to my manager", data.model_dump())
+    store.add_tool_output(
+        "mail.read", "emma@northwind.example.com, ops-team-7@example.net", "untrusted"
     )
-    assert judge(
-        argument_provenance(store, {"to": "emma@northwind.example.com"}, SINKS)
-    ).outcome == ("allow")
+    provenance = argument_provenance(
+        store, {"to": "emma@northwind.example.com", "cc": "ops-team-7@example.net"},
+        parse_sinks({"to": "recipient", "cc": "recipient"}),
+    )  # fmt: skip
+    model = provenance.to_model(["mail.read"])
+    assert model.model_dump(mode="json") == {
+        "args": {
+            "cc": {"trust": "untrusted", "sources": ["mail.read"], "via": ["value"],
+                   "sink": "recipient", "origin": "any", "task": False},
+            "to": {"trust": "trusted", "sources": ["mail.read", "trusted_data.contacts"],
+                   "via": ["value"], "sink": "recipient", "origin": "any", "task": False},
+        },
+        "legacy_args": {"cc": "untrusted", "to": "trusted"},
+        "untrusted_sources_seen": ["mail.read"],
+        "overflowed": False,
+    }  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
