@@ -32,7 +32,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring as escape_json_string
 from typing import Any
@@ -42,7 +42,7 @@ from regopy import rego_shared as native
 
 from runtime.errors import PolicyCompileError, PolicyUnavailable
 from runtime.policy.base import AUTHZ_ENTRYPOINT, MEMORY_ENTRYPOINT, SAFETY_ENTRYPOINT, EvalResult
-from runtime.policy.bundle import PolicyBundle, load_bundle
+from runtime.policy.bundle import PolicyBundle, first_line, load_bundle
 from runtime.policy.explain import (
     Explanation,
     Observed,
@@ -57,6 +57,9 @@ ENGINE_NAME = "embedded-regopy"
 DEFAULT_ENTRYPOINTS = (AUTHZ_ENTRYPOINT, MEMORY_ENTRYPOINT, SAFETY_ENTRYPOINT)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 REGO_ERROR_MESSAGE = re.compile(r"\(errormsg (?:\d+:)?([^)]*)\)")
+ERROR_FILE = re.compile(r"\(error (\d+):")
+ERROR_POSITION = re.compile(r"\|(\d+)\|")
+ERROR_MESSAGE = re.compile(r"\(errormsg (\d+):")
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,38 @@ class CompiledPolicy:
     entrypoints: frozenset[str]
 
 
+def quiet_interpreter() -> regopy.Interpreter:
+    """An interpreter that keeps its log to itself: regopy prints compile errors to the
+    process's stdout by default (from C++, so no Python redirect would catch it), which
+    would corrupt `--json` output. Its errors come back in the result instead."""
+    interpreter = regopy.Interpreter()
+    interpreter.log_level = regopy.LogLevel.NONE
+    return interpreter
+
+
+def first_compile_error(text: str, modules: Mapping[str, str]) -> str:
+    """`file:row: message` of the first error in regopy's error tree (an S-expression of
+    length-prefixed atoms, positions in bytes), or the tree's first line."""
+    found = ERROR_FILE.search(text)
+    if found is None:
+        return first_line(text)
+    start = found.end()
+    file = text[start : start + int(found[1])]
+    rest = text[start + int(found[1]) :]
+    position = ERROR_POSITION.match(rest)
+    message = ERROR_MESSAGE.search(rest)
+    detail = rest[message.end() : message.end() + int(message[1])] if message else "error"
+    source = modules.get(file)
+    if position is None or source is None:
+        return f"{file}: {detail}"
+    row = source.encode()[: int(position[1])].count(b"\n") + 1
+    return f"{file}:{row}: {detail}"
+
+
 def compile_bundle(bundle: PolicyBundle, entrypoints: Iterable[str]) -> CompiledPolicy:
     """Compile modules + data into regopy plans; PolicyCompileError on any failure."""
     wanted = sorted(set(entrypoints))
-    builder = regopy.Interpreter()
+    builder = quiet_interpreter()
     try:
         for module_id, source in sorted(bundle.modules.items()):
             builder.add_module(module_id, source)
@@ -80,9 +111,11 @@ def compile_bundle(bundle: PolicyBundle, entrypoints: Iterable[str]) -> Compiled
         builder.add_data_json(json.dumps(bundle.data, ensure_ascii=False))
         plans = builder.build(None, wanted)
     except regopy.RegoError as exc:
-        raise PolicyCompileError(f"regopy could not compile {bundle.root}: {exc}") from exc
+        error = first_compile_error(str(exc), bundle.modules)
+        raise PolicyCompileError(f"regopy could not compile {bundle.root}: {error}") from exc
     if not plans.ok():
-        raise PolicyCompileError(f"regopy could not compile {bundle.root}: {plans.node()}")
+        error = first_compile_error(str(plans.node()), bundle.modules)
+        raise PolicyCompileError(f"regopy could not compile {bundle.root}: {error}")
     return CompiledPolicy(bundle=bundle, plans=plans, entrypoints=frozenset(wanted))
 
 
@@ -194,7 +227,7 @@ class EmbeddedEngine:
     ) -> None:
         self._lock = threading.Lock()
         self._compiled = compile_bundle(load_bundle(policy_dir), entrypoints)
-        self._interpreter = regopy.Interpreter()
+        self._interpreter = quiet_interpreter()
         self._closed = False
 
     @property
@@ -251,7 +284,7 @@ class EmbeddedEngine:
                 source, entrypoint, result, lambda rule: self.evaluate(rule, input_doc).result
             )
             return Explanation(result=result, rules=rules)
-        interpreter = regopy.Interpreter()
+        interpreter = quiet_interpreter()
         values: dict[str, Any] = {}
         with self._lock:
             try:

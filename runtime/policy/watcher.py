@@ -43,6 +43,7 @@ from runtime.policy.versions import (
 )
 
 Signature = tuple[tuple[str, int, int, int], ...]
+FILE_ROW = re.compile(r"[^\s:]+\.rego:\d+: .+$")
 
 
 class ReloadableEngine(PolicyEngine, Protocol):
@@ -61,14 +62,14 @@ class PolicyChange:
 
 
 def error_detail(exc: Exception) -> str | None:
-    """The first line that names a file and a problem, when the first line does not: OPA's
-    starts `2 errors occurred during loading`, regopy's is an S-expression."""
+    """The `file:row: problem` part of a compile error: a later line of OPA's (its first
+    says `2 errors occurred during loading`), the tail of the embedded engine's one line."""
     message = str(exc)
     for line in message.splitlines()[1:]:
         if ": rego_" in line:
             return line.strip()
-    match = re.search(r"\(error \d+:([^|\s]+)\|.*?\(errormsg \d+:([^)]*)\)", message, re.S)
-    return f"{match.group(1)}: {match.group(2)}" if match else None
+    match = FILE_ROW.search(first_line(message))
+    return match.group(0) if match else None
 
 
 def stat_signature(policy_dir: Path) -> Signature:

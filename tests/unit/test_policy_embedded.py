@@ -137,6 +137,22 @@ def test_broken_policy_is_refused_and_the_old_one_stays(tmp_path: Path) -> None:
     assert result.result["allow"] is True
 
 
+def test_a_broken_module_is_one_line_naming_file_and_row_and_nothing_on_stdout(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    policies = tmp_path / "rego"
+    (policies / "lib").mkdir(parents=True)
+    (policies / "lib" / "ok.rego").write_text("package lib\n\nanswer := 42\n")
+    (policies / "lib" / "broken.rego").write_text("package lib.broken\n\n# a comment\nrule := {\n")
+    with pytest.raises(PolicyCompileError) as caught:
+        EmbeddedEngine(policies)
+    assert str(caught.value) == (
+        f"regopy could not compile {policies}: lib/broken.rego:4: this is unclosed"
+    )
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+
+
 def test_reload_swaps_in_the_new_policy(tmp_path: Path) -> None:
     policies = tmp_path / "rego"
     shutil.copytree(POLICY_DIR, policies, ignore=shutil.ignore_patterns("*_test.rego"))

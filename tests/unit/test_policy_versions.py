@@ -398,8 +398,8 @@ def test_a_broken_edit_is_refused_once_and_the_old_policy_stays(
         {
             "rejected": rejected,
             "current": old,
-            "error": f"regopy could not compile {policy}: (rego-errorseq",
-            "detail": "authz.rego: this is unclosed",
+            "error": f"regopy could not compile {policy}: authz.rego:3: this is unclosed",
+            "detail": "authz.rego:3: this is unclosed",
         }
     ]
 
