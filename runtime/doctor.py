@@ -5,12 +5,16 @@ from __future__ import annotations
 import importlib
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runtime.errors import AgentRuntimeError
 from runtime.settings import Settings
 
+if TYPE_CHECKING:
+    from runtime.agents import Team
+
 SETUP = "bash scripts/setup.sh"
-OPA_VERSION = "1.22.2"
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,9 @@ def run_checks(settings: Settings) -> list[Check]:
     if docker.ok:
         checks.append(_sandbox_image(settings))
         checks.append(_isolation())
-    checks.append(_opa())
+    checks.append(_opa(settings))
     checks.append(_policies(settings))
-    checks.append(_teams(settings))
+    checks.extend(_teams(settings))
     return checks
 
 
@@ -87,13 +91,20 @@ def _isolation() -> Check:
     return Check("isolation", True, isolation_summary())
 
 
-def _opa() -> Check:
-    from runtime.policy.bundle import find_opa
+def _opa(settings: Settings) -> Check:
+    from runtime.policy.bundle import OPA_VERSION, find_opa
 
     try:
         opa = find_opa()
     except AgentRuntimeError as exc:
-        return Check("opa", False, str(exc), SETUP)
+        if settings.policy_engine == "embedded":
+            return Check("opa", True, "not needed: policy_engine = embedded")
+        return Check(
+            "opa",
+            False,
+            str(exc),
+            f'{SETUP}, or set policy_engine = "embedded" in runtime.toml (needs no OPA binary)',
+        )
     try:
         line = subprocess.run(
             [str(opa), "version"], capture_output=True, text=True, timeout=20, check=False
@@ -101,7 +112,7 @@ def _opa() -> Check:
     except (OSError, IndexError, subprocess.TimeoutExpired) as exc:
         return Check("opa", False, f"{opa} does not run: {exc}", SETUP)
     detail = f"{opa} ({line})"
-    if OPA_VERSION not in line:
+    if OPA_VERSION.removeprefix("v") not in line:
         return Check("opa", True, detail + f"; the pinned version is {OPA_VERSION}")
     return Check("opa", True, detail)
 
@@ -117,15 +128,38 @@ def _policies(settings: Settings) -> Check:
     return Check("policies", True, f"{settings.resolved_policy_dir} compiles ({bundle.version})")
 
 
-def _teams(settings: Settings) -> Check:
+def _teams(settings: Settings) -> list[Check]:
+    """One check per team: it loads, and every agent's model resolves (a scripted model's
+    file is read and parsed; a chat model's extra, key and endpoint are checked)."""
     from runtime.agents import discover_teams
 
     try:
         teams = discover_teams(settings.agents_dir)
     except AgentRuntimeError as exc:
-        return Check("teams", False, str(exc), "fix the file named above")
+        return [Check("teams", False, str(exc), "fix the file named above")]
     if not teams:
-        return Check(
-            "teams", False, f"no Team in {settings.agents_dir}", "define a Team in agents/*.py"
-        )
-    return Check("teams", True, ", ".join(sorted(teams)))
+        return [
+            Check(
+                "teams", False, f"no Team in {settings.agents_dir}", "define a Team in agents/*.py"
+            )
+        ]
+    return [_team(team) for _, team in sorted(teams.items())]
+
+
+def _team(team: Team) -> Check:
+    from runtime.llm import resolve_model
+
+    base = Path(team.source).parent
+    models = []
+    for agent in team.agents:
+        try:
+            models.append(resolve_model(agent.model, base).version)
+        except AgentRuntimeError as exc:
+            return Check(
+                f"team {team.name}",
+                False,
+                f"agent {agent.name}'s model {agent.model!r} does not load: {exc}",
+                f"fix the model of {agent.name} in {team.source}, or the file it names",
+            )
+    agents = ", ".join(agent.name for agent in team.agents)
+    return Check(f"team {team.name}", True, f"{agents} ({team.source})")

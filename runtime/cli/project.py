@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -48,7 +49,7 @@ def settings_command(
         print_json(current)
         return 0
     for name, value in current.items():
-        say(f"{name} = {value!r}" if isinstance(value, str) else f"{name} = {value}")
+        say(f"{name} = {'unset' if value is None else json.dumps(value)}")
     return 0
 
 

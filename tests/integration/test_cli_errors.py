@@ -62,14 +62,16 @@ def test_team_naming_an_unknown_agent(project: Path) -> None:
 @pytest.mark.opa
 @pytest.mark.docker
 def test_unknown_tool(project: Path, opa_path: Path, sandbox_image: str) -> None:
+    """A call to a tool that does not exist goes back to the agent as a denial (issue 14
+    item 15); a scripted agent that stops there ends the run blocked, in one line."""
     add_team(project, "typo", {"coder": "x"}, {"coder": [{"tool": "fs.delete", "args": {}}]})
     done = run_cli(
         project, "exec", "do it", "--team", "typo", env={"RUNTIME_OPA_BINARY": str(opa_path)}
     )
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert one_line(done.stderr) == (
-        "error: unknown tool 'fs.delete'; known tools: fs.read, fs.write, memory.put, "
-        "memory.search, python.run"
+        "blocked: coder's call to fs.delete was denied: unknown tool 'fs.delete'; known tools: "
+        "fs.list, fs.read, fs.write, memory.put, memory.search, python.run"
     )
 
 
