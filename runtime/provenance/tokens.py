@@ -95,6 +95,17 @@ def _domain_keys(host: str) -> Iterator[str]:
         yield ".".join(labels[-cut:])
 
 
+def _glued_hosts(host: str) -> Iterator[str]:
+    """`example.net.then` (a sentence glued on: `...example.net.Then`) -> it and `example.net`.
+
+    Every shorter host down to two labels is yielded too: which trailing label is the next
+    sentence cannot be known, and an extra untrusted token costs at most an approval.
+    """
+    labels = host.split(".")
+    for end in range(len(labels), 1, -1):
+        yield ".".join(labels[:end])
+
+
 def _url_tokens(url: str) -> Iterator[Token]:
     url = url.rstrip(_TRAILING)
     yield Token("url", url_key(url) or normalise_value(url))
@@ -106,15 +117,17 @@ def _url_tokens(url: str) -> Iterator[Token]:
 
 def _variant_tokens(text: str) -> Iterator[Token]:
     for match in _EMAIL.finditer(text):
-        address = match.group().strip(".").casefold()
-        yield Token("email", address)
-        for key in _domain_keys(address.rsplit("@", 1)[1]):
-            yield Token("domain", key)
+        local, _, host = match.group().strip(".").casefold().rpartition("@")
+        for shorter in _glued_hosts(host):
+            yield Token("email", f"{local}@{shorter}")
+            for key in _domain_keys(shorter):
+                yield Token("domain", key)
     for match in _URL.finditer(text):
         yield from _url_tokens(match.group())
     for match in _DOMAIN.finditer(text):
-        for key in _domain_keys(match.group()):
-            yield Token("domain", key)
+        for shorter in _glued_hosts(match.group().casefold()):
+            for key in _domain_keys(shorter):
+                yield Token("domain", key)
     for match in _BARE_IPV4.finditer(text):
         yield Token("domain", match.group())
     for match in _IBAN.finditer(text):
