@@ -2,7 +2,7 @@
 
 Owns: the image recipe (debootstrap a minimal Debian bookworm with python3, add the
 `sandbox` user and the executor, `docker import` it) and the optional Dockerfile build for
-hosts with a registry. The tag is derived from the executor's bytes and the recipe
+hosts with a registry. The tag is derived from the executor's files and the recipe
 version, so changing the executor forces a rebuild. The debootstrapped base rootfs is
 cached as a tarball, so a rebuild takes seconds. The one entry point is `runtime sandbox
 build` (`runtime.sandbox.admin.build_image_cli`, which calls `ensure_image`).
@@ -29,7 +29,8 @@ SANDBOX_UID = 10001
 SANDBOX_GID = 10001
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-EXECUTOR_IN_IMAGE = "opt/runtime/executor.py"
+# The in-box program: sandbox/<name> lands at /opt/runtime/<name> (root-owned, 0644).
+EXECUTOR_FILES = ("executor.py", "hardening.py")
 IMPORT_CHANGES = [
     f"USER {SANDBOX_UID}:{SANDBOX_GID}",
     "WORKDIR /workspace",
@@ -61,9 +62,17 @@ def executor_source() -> bytes:
     return (sandbox_dir() / "executor.py").read_bytes()
 
 
+def executor_files() -> dict[str, bytes]:
+    """Each in-box file by its path in the image."""
+    return {f"opt/runtime/{name}": (sandbox_dir() / name).read_bytes() for name in EXECUTOR_FILES}
+
+
 def image_tag() -> str:
     """`agent-runtime-sandbox:<12 hex>` for the current executor and recipe."""
-    digest = hashlib.sha256(executor_source() + b"\0recipe=" + RECIPE_VERSION.encode())
+    digest = hashlib.sha256()
+    for path, data in executor_files().items():
+        digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+    digest.update(b"\0recipe=" + RECIPE_VERSION.encode())
     return f"{REPOSITORY}:{digest.hexdigest()[:12]}"
 
 
@@ -129,7 +138,7 @@ def ensure_image(
     with tempfile.TemporaryDirectory(prefix="agent-runtime-image-") as tmp:
         image_tar = Path(tmp) / "image.tar"
         say("composing image rootfs (user, workspace, executor)")
-        compose_image_tar(tarball, image_tar, executor_source())
+        compose_image_tar(tarball, image_tar, executor_files())
         repository, _, version = tag.partition(":")
         say(f"docker import -> {tag}")
         client.api.import_image_from_file(
@@ -248,14 +257,14 @@ def _with_sandbox_user(name: str, data: bytes) -> bytes:
     return (text + lines[name]).encode()
 
 
-def compose_image_tar(base: Path, target: Path, executor: bytes) -> None:
+def compose_image_tar(base: Path, target: Path, executor: dict[str, bytes]) -> None:
     """Copy the base rootfs tar, adding the sandbox user, /workspace and the executor.
 
     setuid/setgid bits are cleared on the way: nothing in the box should ever gain
     privileges (no-new-privileges already blocks it; this removes the temptation).
     """
     account_files = {"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"}
-    skip = {"workspace", "opt/runtime", EXECUTOR_IN_IMAGE}
+    skip = {"workspace", "opt/runtime", *executor}
     seen: set[str] = set()
     with tarfile.open(base, "r:") as source, tarfile.open(target, "w:") as out:
         for member in source:
@@ -282,8 +291,9 @@ def compose_image_tar(base: Path, target: Path, executor: bytes) -> None:
         if "opt" not in seen:
             out.addfile(_dir_member("opt", 0, 0, 0o755))
         out.addfile(_dir_member("opt/runtime", 0, 0, 0o755))
-        info, data = _text_member(EXECUTOR_IN_IMAGE, executor, 0o644)
-        out.addfile(info, io.BytesIO(data))
+        for path, program in sorted(executor.items()):
+            info, data = _text_member(path, program, 0o644)
+            out.addfile(info, io.BytesIO(data))
         out.addfile(_dir_member("workspace", SANDBOX_UID, SANDBOX_GID, 0o755))
 
 

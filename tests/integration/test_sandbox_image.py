@@ -41,7 +41,14 @@ def _tiny_base(path: Path) -> None:
 def test_composed_rootfs_adds_user_workspace_executor_and_drops_setuid(tmp_path: Path) -> None:
     base, image = tmp_path / "base.tar", tmp_path / "image.tar"
     _tiny_base(base)
-    compose_image_tar(base, image, b"print('executor')\n")
+    compose_image_tar(
+        base,
+        image,
+        {
+            "opt/runtime/executor.py": b"print('executor')\n",
+            "opt/runtime/hardening.py": b"# hardening\n",
+        },
+    )
     with tarfile.open(image) as tar:
         members = {m.name: m for m in tar.getmembers()}
         passwd = tar.extractfile("etc/passwd").read().decode()  # type: ignore[union-attr]
@@ -50,8 +57,9 @@ def test_composed_rootfs_adds_user_workspace_executor_and_drops_setuid(tmp_path:
     assert passwd.splitlines()[-1] == "sandbox:x:10001:10001:sandbox:/workspace:/bin/sh"
     assert shadow == "sandbox:!:19000:0:99999:7:::\n"
     assert executor == b"print('executor')\n"
-    exe = members["opt/runtime/executor.py"]
-    assert (exe.uid, exe.gid, exe.mode) == (0, 0, 0o644)
+    for name in ("opt/runtime/executor.py", "opt/runtime/hardening.py"):
+        exe = members[name]
+        assert (exe.uid, exe.gid, exe.mode) == (0, 0, 0o644)
     workspace = members["workspace"]
     assert (workspace.isdir(), workspace.uid, workspace.gid) == (True, 10001, 10001)
     assert members["usr/bin/su"].mode == 0o755
