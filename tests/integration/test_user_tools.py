@@ -365,3 +365,21 @@ def test_per_field_trust_taints_only_the_untrusted_fields(
     assert [(s.tool, s.decision) for s in result.steps][:1] == [("mail.latest", "allow")]
     decisions = step_events(rt, result, "decision")
     assert [d["decision"] for d in decisions] == ["allow", decision]
+
+
+def test_aexec_runs_in_a_worker_thread(rt: Runtime) -> None:
+    import asyncio
+
+    team = solo_team(
+        rt.settings.project_dir,
+        "trader",
+        ["quote.get"],
+        [{"tool": "quote.get", "args": {"symbol": "ACME"}}, {"answer": "42.5"}],
+    )
+
+    async def main() -> list[RunResult]:
+        return list(await asyncio.gather(rt.aexec("A?", team=team), rt.aexec("B?", team=team)))
+
+    results = asyncio.run(main())
+    assert [r.status for r in results] == ["completed", "completed"]
+    assert results[0].run_id != results[1].run_id

@@ -5,6 +5,9 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import runtime
 from runtime import errors
@@ -66,3 +69,33 @@ def test_defining_a_tool_does_not_load_langgraph() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_runtime_opens_a_project_folder_without_starting_anything(tmp_path: Path) -> None:
+    from runtime import ConfigError, Runtime, Settings
+
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "mine.py").write_text(
+        "from runtime import tool\n\n@tool(effect='read')\ndef mine() -> str:\n    return 'x'\n"
+    )
+    with Runtime.open(tmp_path, state_dir=tmp_path / "state") as rt:
+        assert rt.settings.project_dir == tmp_path.resolve()
+        assert "mine" in rt.registry and "fs.read" in rt.registry
+        # Nothing heavy was started by opening: no engine, no box, no store.
+        assert (rt._engine, rt._backend, rt._memory) == (None, None, None)
+    settings = Settings(project_dir=tmp_path, state_dir=tmp_path / "state")
+    with Runtime(settings) as rt:
+        assert rt.settings is settings
+    with pytest.raises(ConfigError, match="either settings= or project_dir="):
+        Runtime(settings, project_dir=tmp_path)
+
+
+def test_runtime_refuses_a_tool_name_given_twice(tmp_path: Path) -> None:
+    from runtime import ConfigError, Runtime, tool
+
+    @tool(name="fs.read", effect="read")
+    def shadow(path: str) -> str:
+        return path
+
+    with pytest.raises(ConfigError, match=r"tool 'fs\.read' is defined twice"):
+        Runtime(project_dir=tmp_path, state_dir=tmp_path / "state", tools=[shadow])
