@@ -58,6 +58,10 @@ _ESCAPE_CHARS = {"n": "\n", "r": "\r", "t": "\t", "/": "/", '"': '"', "'": "'", 
 # `name [at] example [dot] com` and its bracket variants; bare ` at ` is ordinary English.
 _OBFUSCATED_AT = re.compile(r"\s*[\[({<]\s*at\s*[\])}>]\s*", re.IGNORECASE)
 _OBFUSCATED_DOT = re.compile(r"\s*[\[({<]\s*dot\s*[\])}>]\s*", re.IGNORECASE)
+# `name at example dot com` without brackets: only with at least one ` dot ` after the ` at `,
+# so that ordinary English ("meet at noon") is left alone.
+_SPELLED_ADDRESS = re.compile(r"([\w.+\-]+)\s+at\s+([\w\-]+(?:\s+dot\s+[\w\-]+)+)", re.IGNORECASE)
+_SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
 _WORD = re.compile(r"[\w][\w@.+\-/:%&=?#~]*[\w]|[\w]")
 _SPACE = re.compile(r"\s+")
 # What may surround a value without being part of it: quotes, brackets, sentence marks.
@@ -99,6 +103,9 @@ def text_variants(text: str) -> list[str]:
     variants.append(unescaped)
     variants.append(_SOFT_WRAP.sub("", unescaped))
     deobfuscated = _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", unescaped))
+    deobfuscated = _SPELLED_ADDRESS.sub(
+        lambda m: f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}", deobfuscated
+    )
     variants.append(deobfuscated)
     seen: dict[str, None] = {}
     for variant in variants:

@@ -52,7 +52,7 @@ _DOMAIN = re.compile(
 )
 _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
 _BARE_IPV4 = re.compile(r"(?<![\w.])" + _IPV4.pattern + r"(?![\w.])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ \-.]?[A-Z0-9]){11,30}\b")
 _DIGITS = re.compile(r"(?<![\w.,])\+?\d(?:[ \-./()]?\d){5,24}(?![\w])")
 _NUMBER = re.compile(r"(?<![\w])[$€£¥₹]?\s?[+-]?\d(?:[\d,.' ]*\d)?(?![\w])")
 _QUOTED = re.compile(
@@ -131,7 +131,7 @@ def _variant_tokens(text: str) -> Iterator[Token]:
     for match in _BARE_IPV4.finditer(text):
         yield Token("domain", match.group())
     for match in _IBAN.finditer(text):
-        yield Token("iban", match.group().replace(" ", "").casefold())
+        yield Token("iban", re.sub(r"[ \-.]", "", match.group()).casefold())
     for match in _DIGITS.finditer(text):
         digits = re.sub(r"\D", "", match.group())
         yield Token("phone" if match.group().startswith("+") else "account", digits)
