@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         _print(reports, options.verbose)
         decisions = sum(r.decisions for r in reports)
         print(
-            f"\n{decisions} decisions in {elapsed:.2f} s ({1000 * elapsed / decisions:.2f} ms each)"
+            f"\n{decisions} decisions in {elapsed:.2f} s, {1000 * elapsed / decisions:.2f} ms each "
+            "(indexing every tool output included)"
         )
     if options.engines:
         return 0 if check_engines(RECORDED) else 1
