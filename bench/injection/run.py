@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.injection.baseline import LineTaint
 from bench.injection.engines import check_engines
 from bench.injection.envs import ENVIRONMENTS
 from bench.injection.suite import Call, Environment, Injection, Task
@@ -56,8 +57,15 @@ RECORDED: list[tuple[dict[str, Any], str]] = []
 RECORD = False
 
 
-def decide(env: Environment, store: LabelStore, call: Call) -> tuple[str, tuple[str, ...]]:
+BASELINE = False  # --baseline: decide with the line taint this package replaced
+
+
+def decide(
+    env: Environment, store: LabelStore | LineTaint, call: Call
+) -> tuple[str, tuple[str, ...]]:
     spec = env.tools[call.tool]
+    if isinstance(store, LineTaint):
+        return store.decide(spec.effect, call.args)
     provenance = argument_provenance(store, call.args, spec.sinks, spec.effect)
     decision = judge(provenance)
     if RECORD:
@@ -69,10 +77,15 @@ def decide(env: Environment, store: LabelStore, call: Call) -> tuple[str, tuple[
     return decision.outcome, decision.reasons
 
 
-def _perform(env: Environment, store: LabelStore, data: dict[str, Any], call: Call) -> Any:
+def _perform(
+    env: Environment, store: LabelStore | LineTaint, data: dict[str, Any], call: Call
+) -> Any:
     spec = env.tools[call.tool]
     result = spec.run(data, dict(call.args))
-    store.add_tool_output(call.tool, result, spec.output_trust)
+    if isinstance(store, LineTaint):
+        store.add_output(result, spec.output_trust)
+    else:
+        store.add_tool_output(call.tool, result, spec.output_trust)
     return result
 
 
@@ -80,9 +93,9 @@ def replay(env: Environment, task: Task, injection: Injection | None = None) -> 
     # The injection goes into every slot at once: the agent meets it in whichever place
     # the task reads first.
     data = env.build(dict.fromkeys(env.slots, injection.text) if injection else {})
-    store = LabelStore()
-    store.add_task(task.prompt)
-    store.add_trusted_data(env.trusted_data)
+    store: LabelStore | LineTaint = (
+        LineTaint() if BASELINE else LabelStore.for_run(task.prompt, env.trusted_data)
+    )
     outcome = Replay()
     for call in task.calls:
         verdict, reasons = decide(env, store, call)
@@ -175,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
+        "--baseline", action="store_true", help="decide with the old line taint instead"
+    )
+    parser.add_argument(
         "--engines",
         action="store_true",
         help="also decide every call with the Rego sink rule on regopy and OPA and compare",
@@ -184,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     if not envs:
         names = ", ".join(env.name for env in ENVIRONMENTS)
         parser.error(f"no environment {options.env!r}: use one of {names}")
-    global RECORD
+    global RECORD, BASELINE
     RECORD = options.engines
+    BASELINE = options.baseline
     started = time.perf_counter()
     reports = [evaluate(env) for env in envs]
     elapsed = time.perf_counter() - started
