@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from runtime.models import Trust
+from runtime.models import Effect, Trust
 from runtime.toolkit.base import Tool, ToolContext, ToolOutcome
 from runtime.toolkit.define import outcome_from_value
 
@@ -28,7 +28,9 @@ def _tool(function=None, /, **_declared):
 
 _stub = types.ModuleType("runtime")
 _stub.tool = _tool
-_stub.Effect = _stub.Trust = _stub.ToolContext = None
+_stub.Effect = type("Effect", (), {n.upper(): n for n in EFFECTS})
+_stub.Trust = type("Trust", (), {"TRUSTED": "trusted", "UNTRUSTED": "untrusted"})
+_stub.ToolContext = None
 for _name in ("runtime", "runtime.toolkit", "runtime.tools"):
     sys.modules[_name] = _stub
 
@@ -60,6 +62,7 @@ def shim(tool: Tool, args: dict[str, Any], marker: str) -> str:
         "SOURCE": tool.code.source,
         "FUNCTION": tool.code.function,
         "MARKER": marker,
+        "EFFECTS": [effect.value for effect in Effect],
     }
     header = "".join(f"{key} = {value!r}\n" for key, value in constants.items())
     # JSON is valid Python for these values only after json.loads: keep it a string.

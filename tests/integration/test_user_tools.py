@@ -383,3 +383,63 @@ def test_aexec_runs_in_a_worker_thread(rt: Runtime) -> None:
     results = asyncio.run(main())
     assert [r.status for r in results] == ["completed", "completed"]
     assert results[0].run_id != results[1].run_id
+
+
+BOX_EDGES = '''"""Sandboxed tools at the edges: an error, a slow call, the stand-in constants."""
+
+import time
+
+from runtime import Effect, Trust, tool
+
+
+@tool(effect=Effect.READ, where="sandbox", trust=Trust.TRUSTED)
+def box_fail(n: int) -> int:
+    return 1 // n
+
+
+@tool(effect="read", where="sandbox")
+def box_slow(seconds: float) -> str:
+    time.sleep(seconds)
+    return "woke"
+
+
+@tool(effect="read", where="sandbox")
+def box_set() -> object:
+    return {1, 2}
+'''
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("sandbox_image", "no_leftover_containers")
+def test_sandboxed_tool_failures_are_answers_and_the_run_goes_on(
+    project: Path, tmp_path: Path, opa_path: Path
+) -> None:
+    (project / "tools").mkdir()
+    (project / "tools" / "edges.py").write_text(BOX_EDGES)
+    team = solo_team(
+        project,
+        "edger",
+        ["box_fail", "box_slow", "box_set"],
+        [
+            {"tool": "box_fail", "args": {"n": 0}},
+            {"tool": "box_slow", "args": {"seconds": 30}},
+            {"tool": "box_set"},
+            {"tool": "box_fail", "args": {"n": 1}},
+            {"answer": "done"},
+        ],
+    )
+    settings = {"state_dir": tmp_path / "state", "opa_binary": str(opa_path)}
+    with Runtime(project_dir=project, sandbox_call_timeout_s=2, **settings) as runtime:
+        result = runtime.exec("Try the edges", team=team)
+        answers = tool_answers(runtime, result)
+
+    assert result.status == "completed", result.reason
+    assert answers[0] == (
+        "tool box_fail failed in the sandbox: ZeroDivisionError: integer division or modulo by zero"
+    )
+    assert answers[1] == "tool box_slow failed in the sandbox: timed out after 2.0s"
+    assert answers[2] == (
+        "tool box_set failed in the sandbox: the result is not JSON: "
+        "Object of type set is not JSON serializable"
+    )
+    assert answers[3] == "1"  # the box outlived the timed-out call; the run went on
