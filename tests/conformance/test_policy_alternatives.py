@@ -2,7 +2,7 @@
 
 The shipped data holds untrusted side effects for approval and allows every relative path,
 so the generated corpus of test_policy_engines.py never reaches two of the alternative
-rules of rego/authz_alternatives.rego. Here the same corpus runs over a copy of rego/ that
+rules of rego/runtime/authz/authz_alternatives.rego. Here the same corpus runs over a copy of rego/ that
 denies untrusted side effects and allows only some path globs.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -96,12 +97,12 @@ def test_policy_eval_explains_a_denial(
     entry = document["rules"][0]
     assert (entry["rule"], entry["location"], entry["value"]["reasons"]) == (
         "data.runtime.authz.decision",
-        row(project, "authz.rego", "decision := {"),
+        row(project, "runtime/authz/authz.rego", "decision := {"),
         decision["reasons"],
     )
     assert {
         "rule": "data.runtime.authz.deny",
-        "location": row(project, "authz.rego", 'deny contains sprintf("tool %s is not granted'),
+        "location": row(project, "runtime/authz/authz.rego", 'deny contains sprintf("tool %s is not granted'),
         "value": ["tool python.run is not granted to agent planner"],
     } in document["rules"]
     assert {rule["rule"] for rule in document["rules"][1:]} <= {
@@ -123,16 +124,16 @@ def test_policy_eval_names_the_rules_behind_an_approval(
     assert [(rule["rule"], rule["location"], rule["value"]) for rule in document["rules"][1:]] == [
         (
             "data.runtime.authz.approval",
-            row(project, "authz.rego", 'approval contains sprintf("effect %s'),
+            row(project, "runtime/authz/authz.rego", 'approval contains sprintf("effect %s'),
             ["effect external needs human approval"],
         ),
         (
             "data.runtime.authz.approval",
-            row(project, "authz.rego", "approval contains concat"),
+            row(project, "runtime/authz/authz.rego", "approval contains concat"),
             ["a external call with untrusted arguments (url) needs human approval"],
         ),
     ]
-    assert document["rules"][0]["location"] == row(project, "authz.rego", "} else := {", 0)
+    assert document["rules"][0]["location"] == row(project, "runtime/authz/authz.rego", "} else := {", 0)
 
 
 @pytest.mark.parametrize("engine", ["opa", "embedded"])
@@ -140,8 +141,8 @@ def test_policy_eval_explains_a_users_own_policy(
     project: Path, opa_path: Path, tmp_path: Path, engine: str
 ) -> None:
     rego = project / "rego"
-    for path in rego.iterdir():
-        path.unlink()
+    shutil.rmtree(rego)
+    rego.mkdir()
     (rego / "authz.rego").write_text(USER_AUTHZ)
     (rego / "data.json").write_text(json.dumps({"users": {"suspended": ["mallory"]}}))
     mallory_shells = {
@@ -202,7 +203,7 @@ def test_policy_eval_explains_memory_and_safety_entrypoints(
         ["agent coder may not write memory namespace acme/planner"],
         [],
     )
-    assert document["rules"][0]["location"] == row(project, "memory.rego", "} else := {")
+    assert document["rules"][0]["location"] == row(project, "runtime/memory/memory.rego", "} else := {")
     finding = {
         "findings": [
             {"type": "private_key", "detector": "secrets", "severity": "high", "location": "k"}

@@ -176,7 +176,9 @@ def test_close_stops_the_server_and_later_calls_deny(opa_binary: Path, policy_di
 
 
 def test_broken_policy_dir_never_starts(opa_binary: Path, policy_copy: Path) -> None:
-    (policy_copy / "authz.rego").write_text("package runtime.authz\n\ndecision := {\n")
+    (policy_copy / "runtime/authz/authz.rego").write_text(
+        "package runtime.authz\n\ndecision := {\n"
+    )
     with pytest.raises(PolicyCompileError, match="rego_parse_error"):
         OpaServerEngine(policy_copy, opa_binary=opa_binary)
 
@@ -217,7 +219,9 @@ def test_broken_reload_is_refused_and_old_policy_stays(
     own_engine: OpaServerEngine, policy_copy: Path
 ) -> None:
     old_version = own_engine.policy_version
-    (policy_copy / "authz.rego").write_text("package runtime.authz\n\ndecision := {\n")
+    (policy_copy / "runtime/authz/authz.rego").write_text(
+        "package runtime.authz\n\ndecision := {\n"
+    )
     with pytest.raises(PolicyCompileError):
         own_engine.reload()
     assert own_engine.policy_version == old_version
@@ -232,8 +236,10 @@ def test_reload_refused_by_the_server_restores_the_old_modules(
     engine = OpaServerEngine(policy_copy, opa_binary=opa_binary, check_policies=False)
     try:
         old_version = engine.policy_version
-        (policy_copy / "memory.rego").write_text("package runtime.memory\n\nx := undefined_fn(1)\n")
-        with pytest.raises(PolicyCompileError, match=r"^OPA refused memory.rego: "):
+        (policy_copy / "runtime/memory/memory.rego").write_text(
+            "package runtime.memory\n\nx := undefined_fn(1)\n"
+        )
+        with pytest.raises(PolicyCompileError, match=r"^OPA refused runtime/memory/memory.rego: "):
             engine.reload()
         assert engine.policy_version == old_version
         decision = Authorizer(engine).authorize_memory(

@@ -154,7 +154,7 @@ def test_a_broken_edit_leaves_the_old_policy_in_force_and_is_refused_once(
     old = runtime.policy_engine().policy_version
     watcher = runtime.policy_watcher
     assert watcher is not None
-    (policy / "authz.rego").write_text(BROKEN_AUTHZ)
+    (policy / "runtime/authz/authz.rego").write_text(BROKEN_AUTHZ)
     rejected = read_bundle_files(policy).version
 
     refused = wait_for(
@@ -169,7 +169,7 @@ def test_a_broken_edit_leaves_the_old_policy_in_force_and_is_refused_once(
     assert [p for kind, p in policy_events(runtime) if kind == "policy.reload_refused"] == refused
     assert len(refused) == 1
     assert (refused[0]["rejected"], refused[0]["current"]) == (rejected, old)
-    assert "authz.rego" in refused[0].get("detail", "")
+    assert refused[0]["detail"].startswith("runtime/authz/authz.rego:")
     assert watcher.errors == 0
     assert runtime.audit.verify().ok
 
@@ -260,7 +260,7 @@ def test_rollback_via_the_cli_restores_the_files_and_the_next_decision(
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"{short(second)} -> {short(first)}"
-    tests = ", ".join(sorted(p.name for p in policy.glob("*_test.rego")))
+    tests = ", ".join(sorted(p.relative_to(policy).as_posix() for p in policy.rglob("*_test.rego")))
     assert lines[1:] == [
         "  restored: data.json",
         f"  left alone (tests are not part of a version): {tests}",
@@ -299,8 +299,8 @@ def test_policy_history_json_is_newest_first(project: Path) -> None:
     grant_planner_python(project / "rego")
     with Runtime(settings) as rt:
         second = rt.policy_engine().policy_version
-    (project / "rego" / "memory.rego").write_text(
-        (project / "rego" / "memory.rego").read_text() + "\n# draft\n"
+    (project / "rego" / "runtime/memory/memory.rego").write_text(
+        (project / "rego" / "runtime/memory/memory.rego").read_text() + "\n# draft\n"
     )
 
     done = run_cli(project, "policy", "history", "--json")

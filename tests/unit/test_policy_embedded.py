@@ -127,7 +127,7 @@ def test_broken_policy_is_refused_and_the_old_one_stays(tmp_path: Path) -> None:
     policies = tmp_path / "rego"
     shutil.copytree(POLICY_DIR, policies, ignore=shutil.ignore_patterns("*_test.rego"))
     engine = EmbeddedEngine(policies)
-    (policies / "authz.rego").write_text("package runtime.authz\n\ndecision := {\n")
+    (policies / "runtime/authz/authz.rego").write_text("package runtime.authz\n\ndecision := {\n")
     with pytest.raises(PolicyCompileError):
         engine.reload()
     assert engine.policy_version == VERSION

@@ -266,11 +266,11 @@ def test_user_policy_default_is_named_when_no_branch_holds(
 
 def test_builtin_denial_names_the_grant_rule(builtin_engine: EmbeddedEngine) -> None:
     inp = call(agent="planner", tool="python.run", effect="exec")
-    assert entry_location(builtin_engine, inp) == row(POLICY_DIR, "authz.rego", "decision := {")
+    assert entry_location(builtin_engine, inp) == row(POLICY_DIR, "runtime/authz/authz.rego", "decision := {")
     hits = rules_of(builtin_engine, inp)
     assert hits[0] == (
         "data.runtime.authz.deny",
-        row(POLICY_DIR, "authz.rego", 'deny contains sprintf("tool %s is not granted'),
+        row(POLICY_DIR, "runtime/authz/authz.rego", 'deny contains sprintf("tool %s is not granted'),
         ["tool python.run is not granted to agent planner"],
     )
     assert {rule for rule, _, _ in hits} <= {
@@ -290,12 +290,12 @@ def test_builtin_approval_names_each_approval_rule(builtin_engine: EmbeddedEngin
     assert rules_of(builtin_engine, inp) == [
         (
             "data.runtime.authz.approval",
-            row(POLICY_DIR, "authz.rego", 'approval contains sprintf("effect %s'),
+            row(POLICY_DIR, "runtime/authz/authz.rego", 'approval contains sprintf("effect %s'),
             ["effect external needs human approval"],
         ),
         (
             "data.runtime.authz.approval",
-            row(POLICY_DIR, "authz.rego", "approval contains concat"),
+            row(POLICY_DIR, "runtime/authz/authz.rego", "approval contains concat"),
             ["a external call with untrusted arguments (url) needs human approval"],
         ),
     ]

@@ -69,6 +69,16 @@ def policy_kinds(audit: AuditLog) -> list[str]:
     return [event.kind for event in audit.events(POLICY_STREAM)]
 
 
+AUTHZ = "runtime/authz/authz.rego"
+AUTHZ_TEST = "runtime/authz/authz_test.rego"
+MEMORY = "runtime/memory/memory.rego"
+
+
+def files_under(directory: Path) -> list[str]:
+    """Every file below `directory`, as sorted relative paths."""
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+
+
 def bundle_bytes(directory: Path) -> dict[str, bytes]:
     return dict(read_bundle_files(directory).files)
 
@@ -90,12 +100,14 @@ def test_first_activation_keeps_exactly_the_bundle_files(
         None,
     )
     snapshot = history.snapshot_path(version)
-    assert sorted(p.name for p in snapshot.iterdir()) == sorted(
-        p.name
-        for p in policy.iterdir()
-        if p.name == "data.json" or (p.suffix == ".rego" and not p.name.endswith("_test.rego"))
+    assert files_under(snapshot) == sorted(
+        name
+        for name in files_under(policy)
+        if name.endswith("data.json")
+        or (name.endswith(".rego") and not name.endswith("_test.rego"))
     )
-    assert "authz_test.rego" not in {p.name for p in snapshot.iterdir()}
+    assert AUTHZ_TEST not in files_under(snapshot)
+    assert AUTHZ in files_under(snapshot)
     assert bundle_bytes(snapshot) == bundle_bytes(policy)
     assert audit.events(POLICY_STREAM)[0].payload == {
         "from": None,
@@ -121,7 +133,7 @@ def test_an_edit_is_a_change_that_names_the_files(
     history.record_activation(first, "startup")
     grant_planner_python(policy)
     (policy / "extra.rego").write_text("package runtime.extra\n\nanswer := 42\n")
-    (policy / "authz_test.rego").write_text("package runtime.authz_test\n")  # not a bundle file
+    (policy / AUTHZ_TEST).write_text("package runtime.authz_test\n")  # not a bundle file
     second = load_bundle(policy).version
 
     entry = history.record_activation(second, "startup")
@@ -188,23 +200,23 @@ def test_rollback_restores_the_previous_files_and_leaves_tests_alone(
 ) -> None:
     v1, v2, v1_files = two_versions(history, policy)
     edited_test = "package runtime.authz_test\n\n# edited by hand, must survive\n"
-    (policy / "authz_test.rego").write_text(edited_test)
+    (policy / AUTHZ_TEST).write_text(edited_test)
 
     result = history.rollback(None, check=no_check)
 
     assert (result.from_version, result.to_version) == (v2, v1)
     assert bundle_bytes(policy) == v1_files
     assert not (policy / "extra.rego").exists()
-    assert (policy / "authz_test.rego").read_text() == edited_test
+    assert (policy / AUTHZ_TEST).read_text() == edited_test
     assert result.files_changed.model_dump() == {
         "added": [],
         "removed": ["extra.rego"],
         "modified": ["data.json"],
     }
-    assert result.tests_left_alone == sorted(p.name for p in policy.glob("*_test.rego"))
-    assert "authz_test.rego" in result.tests_left_alone
+    assert result.tests_left_alone == [n for n in files_under(policy) if n.endswith("_test.rego")]
+    assert AUTHZ_TEST in result.tests_left_alone
     assert result.unrecorded_kept is None
-    assert not [p for p in policy.iterdir() if p.name.startswith(".")]  # no staging leftovers
+    assert not [p for p in policy.rglob(".*")]  # no staging leftovers
     event = audit.events(POLICY_STREAM)[-1]
     assert (event.kind, event.payload["from"], event.payload["to"]) == ("policy.rollback", v2, v1)
     assert [(e.source, e.version) for e in history.entries()] == [
@@ -237,7 +249,7 @@ def test_rollback_to_a_version_by_hash_prefix(history: PolicyHistory, policy: Pa
 
 def test_rollback_keeps_edits_no_runtime_had_loaded(history: PolicyHistory, policy: Path) -> None:
     two_versions(history, policy)
-    (policy / "memory.rego").write_text((policy / "memory.rego").read_text() + "\n# draft\n")
+    (policy / MEMORY).write_text((policy / MEMORY).read_text() + "\n# draft\n")
     draft = read_bundle_files(policy)
 
     result = history.rollback(None, check=no_check)
@@ -274,7 +286,7 @@ def test_rollback_compile_check_uses_the_embedded_engine(
     two_versions(history, policy)
     snapshot = history.snapshot_path(history.entries()[0].version)
     compile_check(snapshot, engine="embedded")  # compiles: no exception
-    (snapshot / "authz.rego").write_text(BROKEN_AUTHZ)
+    (snapshot / AUTHZ).write_text(BROKEN_AUTHZ)
     with pytest.raises(PolicyCompileError):
         compile_check(snapshot, engine="embedded")
 
@@ -383,7 +395,7 @@ def test_a_broken_edit_is_refused_once_and_the_old_policy_stays(
 ) -> None:
     watcher = watcher_for(engine, policy, history, [])
     old = engine.policy_version
-    (policy / "authz.rego").write_text(BROKEN_AUTHZ)
+    (policy / AUTHZ).write_text(BROKEN_AUTHZ)
     rejected = read_bundle_files(policy).version
 
     for _ in range(5):
@@ -398,15 +410,15 @@ def test_a_broken_edit_is_refused_once_and_the_old_policy_stays(
         {
             "rejected": rejected,
             "current": old,
-            "error": f"regopy could not compile {policy}: authz.rego:3: this is unclosed",
-            "detail": "authz.rego:3: this is unclosed",
+            "error": f"regopy could not compile {policy}: {AUTHZ}:3: this is unclosed",
+            "detail": f"{AUTHZ}:3: this is unclosed",
         }
     ]
 
 
 def test_edits_to_test_files_are_not_policy_changes(policy: Path) -> None:
     before = stat_signature(policy)
-    (policy / "authz_test.rego").write_text("package runtime.authz_test\n")
+    (policy / AUTHZ_TEST).write_text("package runtime.authz_test\n")
     assert stat_signature(policy) == before
 
 

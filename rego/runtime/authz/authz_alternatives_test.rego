@@ -1,21 +1,14 @@
-package runtime.authz_alternatives_test
+package runtime.authz_test
 
 import data.runtime.authz
 
-call(agent, tool, effect, args) := {
-	"schema_version": "1",
-	"subject": {"agent": agent, "team": "analyst", "roles": [], "tenant": "acme"},
-	"action": {"tool": tool, "effect": effect, "args": args},
-	"provenance": {"args": {}, "untrusted_sources_seen": []},
-	"context": {"run_id": "r1", "step": 1, "task": "t", "calls_so_far": {}},
-	"risk": {"score": 0.0},
-}
+# call(agent, tool, effect, args) comes from authz_test.rego (same package).
 
 paths_alternative := "use a relative path inside the workspace, without '..', that matches an allowed glob: *, **/*"
 
 planner_tools := "use a tool granted to agent planner instead: fs.list, fs.read, memory.put, memory.search"
 
-untrusted_write := object.union(
+untrusted_write_unseen := object.union(
 	call("coder", "fs.write", "write", {"path": "out/a.md", "content": "x"}),
 	{"provenance": {"args": {"path": "trusted", "content": "untrusted"}, "untrusted_sources_seen": []}},
 )
@@ -117,7 +110,7 @@ test_untrusted_side_effect_denied_offers_approval_or_trusted_arguments if {
 		"reasons": ["a write call with untrusted arguments (content) is not allowed"],
 		"alternatives": ["ask the user to approve a write call with untrusted arguments (content), or take those arguments from the user's task only"],
 		"obligations": {},
-	} with input as untrusted_write
+	} with input as untrusted_write_unseen
 		with data.runtime_data.authz.provenance.untrusted_side_effect as "deny"
 }
 
@@ -127,7 +120,7 @@ test_untrusted_side_effect_awaiting_approval_has_no_alternatives_key if {
 		"require_approval": true,
 		"reasons": ["a write call with untrusted arguments (content) needs human approval"],
 		"obligations": {},
-	} with input as untrusted_write
+	} with input as untrusted_write_unseen
 }
 
 test_untrusted_read_is_not_a_side_effect if {
