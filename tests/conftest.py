@@ -13,6 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")  # checkpoints load registered types only
 
 pytest_plugins = [
     name
