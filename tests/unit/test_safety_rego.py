@@ -36,7 +36,9 @@ FAKE_RSA_KEY = (
 
 def rego_rules(document: dict[str, Any]) -> dict[str, Any]:
     interpreter = regopy.Interpreter()
-    interpreter.add_module("safety", (REGO / "runtime" / "safety" / "safety.rego").read_text(encoding="utf-8"))
+    interpreter.add_module(
+        "safety", (REGO / "runtime" / "safety" / "safety.rego").read_text(encoding="utf-8")
+    )
     interpreter.add_data_json((REGO / "data.json").read_text(encoding="utf-8"))
     interpreter.set_input_term(json.dumps(document))
     output = interpreter.query("x = data.runtime.safety.verdict")
