@@ -10,7 +10,7 @@ called there; the host object carries only metadata and source).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -203,8 +203,12 @@ class Tool:
         """Call a decorated host tool's own function, outside any run (a sandboxed tool's
         code runs only in the box)."""
         if self.python_function is None:
+            if self.where == "sandbox":
+                raise ConfigError(
+                    f"tool {self.name} runs in the sandbox and cannot be called directly"
+                )
             raise ConfigError(
-                f"tool {self.name} runs in the {self.where} and cannot be called directly"
+                f"tool {self.name} has no plain function to call; run it through a Runtime"
             )
         return self.python_function(*args, **kwargs)
 
@@ -245,5 +249,5 @@ class ToolRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
-    def __iter__(self) -> Any:
-        return iter(self._tools[name] for name in sorted(self._tools))
+    def __iter__(self) -> Iterator[Tool]:
+        return iter([self._tools[name] for name in sorted(self._tools)])
