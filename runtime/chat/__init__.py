@@ -12,6 +12,7 @@ environment, and never writes one anywhere.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from runtime.chat.adapter import ChatModelAdapter
@@ -19,6 +20,7 @@ from runtime.chat.budget import BudgetExceeded, Budgets, Ledger, Limits
 from runtime.chat.errors import ModelCallFailed, ModelUnavailable
 from runtime.chat.prompt import Spotlight
 from runtime.chat.providers import ModelOptions, ModelSpec, build_chat_model, parse_spec, preflight
+from runtime.chat.store import ChatStore
 
 __all__ = [
     "BudgetExceeded",
@@ -72,13 +74,20 @@ def attach(
     team: Any = None,
     registry: Any = None,
     budgets: Budgets | None = None,
+    state_dir: Path | None = None,
 ) -> Ledger:
     """Bind a run's chat adapters to the team and the tool registry, with one shared
     ledger (run budgets count every agent) and one spotlight token; other models are left
-    alone. Returns the ledger."""
+    alone. With `state_dir` (the run's folder) the chat state is kept in `chat/` there and
+    read back when the run resumes. Returns the ledger."""
     ledger = Ledger(budgets)
     spot = Spotlight()
+    store = ChatStore(state_dir / "chat") if state_dir is not None else None
+    saved = store.load("run") if store is not None else None
+    if saved is not None:
+        spot = Spotlight(str(saved["token"]))
+        ledger.restore(saved["ledger"])
     for model in models:
         if isinstance(model, ChatModelAdapter):
-            model.bind(team=team, registry=registry, ledger=ledger, spotlight=spot)
+            model.bind(team=team, registry=registry, ledger=ledger, spotlight=spot, store=store)
     return ledger

@@ -21,7 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 
 from runtime.agents import Agent, Team
-from runtime.chat.budget import Ledger
+from runtime.chat.budget import BudgetExceeded, Ledger
 from runtime.chat.conversation import Conversation, PendingCall
 from runtime.chat.errors import ModelCallFailed
 from runtime.chat.prompt import (
@@ -34,6 +34,7 @@ from runtime.chat.prompt import (
 )
 from runtime.chat.providers import ModelOptions, ModelSpec
 from runtime.chat.resilience import call_with_retries
+from runtime.chat.store import ChatStore
 from runtime.llm import AnswerTurn, HandoffTurn, StopTurn, ToolTurn, Turn
 
 
@@ -64,6 +65,7 @@ class ChatModelAdapter:
         self.on_record = on_record
         self.ledger = Ledger()
         self.spot = Spotlight()
+        self._store: ChatStore | None = None
         self._team: Team | None = None
         self._registry: RegistryLike | None = None
         self._conversations: dict[str, Conversation] = {}
@@ -79,9 +81,10 @@ class ChatModelAdapter:
         registry: RegistryLike | None = None,
         ledger: Ledger | None = None,
         spotlight: Spotlight | None = None,
+        store: ChatStore | None = None,
     ) -> ChatModelAdapter:
-        """Tell the adapter the team (teammates), the tools it may offer and the run's
-        shared ledger and spotlight markers."""
+        """Tell the adapter the team (teammates), the tools it may offer, the run's shared
+        ledger and spotlight markers, and where the run's chat state is kept."""
         if team is not None:
             self._team = team
         if registry is not None:
@@ -90,7 +93,10 @@ class ChatModelAdapter:
             self.ledger = ledger
         if spotlight is not None:
             self.spot = spotlight
+        if store is not None:
+            self._store = store
         self._toolboxes.clear()
+        self._conversations.clear()
         return self
 
     @property
@@ -109,6 +115,19 @@ class ChatModelAdapter:
 
     def next_turn(self, agent: Agent, messages: list[dict[str, Any]], turn_index: int) -> Turn:
         conversation = self._conversation(agent.name)
+        if conversation.last_turn is not None and len(messages) == conversation.last_seen:
+            # The graph replayed this agent's node (a crash before its checkpoint): the
+            # turn was already decided and paid for.
+            return _turn_from_document(conversation.last_turn)
+        turn = self._decide(agent, conversation, messages)
+        conversation.last_turn = {"kind": type(turn).__name__, **turn.model_dump(mode="json")}
+        conversation.last_seen = len(messages)
+        self._save(agent.name, conversation)
+        return turn
+
+    def _decide(
+        self, agent: Agent, conversation: Conversation, messages: list[dict[str, Any]]
+    ) -> Turn:
         conversation.absorb(messages)
         if conversation.awaiting is None and conversation.queue:
             return self._hand_out(conversation, conversation.queue.pop(0))
@@ -134,8 +153,19 @@ class ChatModelAdapter:
 
     def _conversation(self, agent: str) -> Conversation:
         if agent not in self._conversations:
-            self._conversations[agent] = Conversation(agent, self.spot)
+            saved = self._store.load(f"agent-{agent}") if self._store is not None else None
+            self._conversations[agent] = (
+                Conversation.from_document(agent, self.spot, saved)
+                if saved is not None
+                else Conversation(agent, self.spot)
+            )
         return self._conversations[agent]
+
+    def _save(self, agent: str, conversation: Conversation) -> None:
+        if self._store is None:
+            return
+        self._store.save(f"agent-{agent}", conversation.to_document())
+        self._store.save("run", {"token": self.spot.token, "ledger": self.ledger.to_document()})
 
     def _toolbox(self, agent: Agent) -> Toolbox:
         if agent.name not in self._toolboxes:
@@ -260,3 +290,15 @@ class ChatModelAdapter:
             or "unknown"
         )
         return provider, model
+
+
+_TURN_KINDS: dict[str, type[Turn]] = {
+    kind.__name__: kind  # type: ignore[misc]
+    for kind in (ToolTurn, HandoffTurn, AnswerTurn, StopTurn, BudgetExceeded)
+}
+
+
+def _turn_from_document(document: dict[str, Any]) -> Turn:
+    fields = dict(document)
+    kind = _TURN_KINDS[fields.pop("kind")]
+    return kind.model_validate(fields)  # type: ignore[attr-defined, no-any-return]

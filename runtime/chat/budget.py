@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from runtime.llm import StopTurn
 
@@ -92,6 +92,23 @@ class Ledger:
                 usage.input_tokens += input_tokens
                 usage.output_tokens += output_tokens
             self.agents[agent].wall_time_s += seconds
+
+    def to_document(self) -> dict[str, Any]:
+        with self._lock:
+            elapsed = time.monotonic() - self._started if self._started is not None else None
+            return {
+                "run": asdict(self.run),
+                "agents": {name: asdict(u) for name, u in self.agents.items()},
+                "elapsed_s": elapsed,
+            }
+
+    def restore(self, doc: dict[str, Any]) -> None:
+        """Usage from a saved document; the time the run spent paused does not count."""
+        with self._lock:
+            self.run = Usage(**doc["run"])
+            self.agents = {name: Usage(**u) for name, u in doc["agents"].items()}
+            elapsed = doc.get("elapsed_s")
+            self._started = time.monotonic() - float(elapsed) if elapsed is not None else None
 
     def start_clock(self) -> None:
         with self._lock:

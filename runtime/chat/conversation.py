@@ -19,10 +19,17 @@ model's message) gets a stand-in call so the provider still sees a well-formed e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+    messages_from_dict,
+    messages_to_dict,
+)
 
 from runtime.chat.prompt import Spotlight, wire_name
 
@@ -44,7 +51,37 @@ class Conversation:
     history: list[BaseMessage] = field(default_factory=list)
     queue: list[PendingCall] = field(default_factory=list)
     awaiting: PendingCall | None = None
+    # The last turn given out (as a document) and how many messages the run had then: a
+    # graph node replayed from its checkpoint asks again with the same count.
+    last_turn: dict[str, Any] | None = None
+    last_seen: int = -1
     _restored: int = 0
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "history": messages_to_dict(self.history),
+            "queue": [asdict(c) for c in self.queue],
+            "awaiting": asdict(self.awaiting) if self.awaiting else None,
+            "last_turn": self.last_turn,
+            "last_seen": self.last_seen,
+            "restored": self._restored,
+        }
+
+    @classmethod
+    def from_document(cls, agent: str, spot: Spotlight, doc: dict[str, Any]) -> Conversation:
+        awaiting = doc.get("awaiting")
+        return cls(
+            agent,
+            spot,
+            seen=int(doc["seen"]),
+            history=list(messages_from_dict(doc["history"])),
+            queue=[PendingCall(**c) for c in doc["queue"]],
+            awaiting=PendingCall(**awaiting) if awaiting else None,
+            last_turn=doc.get("last_turn"),
+            last_seen=int(doc.get("last_seen", -1)),
+            _restored=int(doc.get("restored", 0)),
+        )
 
     def absorb(self, messages: list[dict[str, Any]]) -> None:
         for message in messages[self.seen :]:

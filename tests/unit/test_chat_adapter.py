@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -304,3 +305,52 @@ def test_a_resumed_adapter_rebuilds_a_well_formed_exchange(fake: FakeProvider) -
         },
         {"role": "tool", "tool_call_id": "restored_1", "content": "file text"},
     ]
+
+
+def resumed(fake: FakeProvider, run_dir: Path) -> ChatModelAdapter:
+    """The adapter a new process builds for the same run (after a pause or a crash)."""
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake.base_url}
+    adapter = chat_model_adapter("openai:fake-model", environ=env, options=ModelOptions())
+    attach([adapter], team=TEAM, registry=builtin_registry(), state_dir=run_dir)
+    return adapter
+
+
+def test_a_new_process_picks_up_the_models_calls_where_the_last_one_stopped(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    calls = [("fs__read", {"path": "a.txt"}), ("python__run", {"code": "print(3)"})]
+    fake.script(reply.tool_calls("openai", calls), reply.text("openai", "done"))
+    messages = [task("t")]
+    first = resumed(fake, tmp_path)
+    assert first.next_turn(CODER, messages, 0) == ToolTurn(tool="fs.read", args={"path": "a.txt"})
+
+    later = resumed(fake, tmp_path)  # e.g. `runtime approve` in another process
+    messages.append(result("coder", "fs.read", "text of a", trust="untrusted"))
+    second = later.next_turn(CODER, messages, 1)
+    messages.append(result("coder", "python.run", "3"))
+    third = later.next_turn(CODER, messages, 2)
+
+    assert second == ToolTurn(tool="python.run", args={"code": "print(3)"})
+    assert third == AnswerTurn(answer="done")
+    assert later.spot.token == first.spot.token
+    assert later.ledger.run.model_calls == 2
+    assert sent(fake)[2]["tool_calls"][1]["function"]["arguments"] == '{"code": "print(3)"}'
+    assert [m["tool_call_id"] for m in sent(fake) if m["role"] == "tool"] == ["call_0", "call_1"]
+    chat = tmp_path / "chat"
+    assert (chat.stat().st_mode & 0o777, (chat / "run.json").stat().st_mode & 0o777) == (
+        0o700,
+        0o600,
+    )
+    assert KEY not in "".join(p.read_text() for p in chat.iterdir())
+
+
+def test_a_replayed_turn_is_not_paid_for_twice(fake: FakeProvider, tmp_path: Path) -> None:
+    fake.script(reply.tool_calls("openai", [("fs__read", {"path": "a.txt"})]))
+    messages = [task("t")]
+    turn = resumed(fake, tmp_path).next_turn(CODER, messages, 0)
+
+    # The process died before the graph checkpointed the turn: the node runs again.
+    again = resumed(fake, tmp_path).next_turn(CODER, messages, 0)
+
+    assert again == turn == ToolTurn(tool="fs.read", args={"path": "a.txt"})
+    assert len(fake.chat_requests) == 1
