@@ -32,8 +32,8 @@ def regopy_outcomes(inputs: list[dict[str, Any]]) -> list[str]:
     return outcomes
 
 
-def opa_outcomes(inputs: list[dict[str, Any]]) -> list[str] | None:
-    opa = shutil.which("opa") or str(Path.home() / "go" / "bin" / "opa")
+def opa_outcomes(inputs: list[dict[str, Any]], opa: str | None = None) -> list[str] | None:
+    opa = opa or shutil.which("opa") or str(Path.home() / "go" / "bin" / "opa")
     if not Path(opa).exists():
         return None
     with tempfile.TemporaryDirectory() as folder:

@@ -35,7 +35,7 @@ class ToolSpec:
 
     @property
     def side_effect(self) -> bool:
-        return self.effect in ("write", "external")
+        return self.effect in ("write", "external", "egress")  # egress: data goes out
 
 
 def tool(
