@@ -13,8 +13,9 @@
     │   ├── ExecutorCrashed           the in-box executor died or stopped answering
     │   └── CommitRefused             a staged change set broke a commit rule
     ├── PolicyUnavailable             the policy engine could not decide (fail closed)
-    ├── PolicyDenied                  a decision said no; carries the Decision
-    ├── SafetyBlocked                 the safety node blocked an action
+    ├── PolicyDenied                  a denial ended the run (exit 3); carries the Decision
+    ├── SafetyBlocked                 the safety check ended the run (exit 3)
+    ├── RunFailed                     the run ended failed (a limit, an agent that stopped)
     ├── RunNotFound                   no such run in the state directory
     └── AuditTampered                 the audit log no longer matches its key or head
 
@@ -89,7 +90,12 @@ class PolicyUnavailable(AgentRuntimeError):
 
 
 class PolicyDenied(AgentRuntimeError):
-    """A policy decision refused an action."""
+    """A policy denial ended a run (`RunResult.raise_for_status`); carries the Decision.
+
+    Inside a run a denial is not an exception: it goes back to the agent as the tool's
+    answer, and only ends the run when the agent stops or `max_denials` is reached."""
+
+    exit_code = 3
 
     def __init__(self, message: str, decision: Decision) -> None:
         super().__init__(message)
@@ -97,7 +103,14 @@ class PolicyDenied(AgentRuntimeError):
 
 
 class SafetyBlocked(AgentRuntimeError):
-    """The safety node blocked an action before it committed."""
+    """The safety check ended a run (`RunResult.raise_for_status`): a blocked action or
+    a blocked final answer."""
+
+    exit_code = 3
+
+
+class RunFailed(AgentRuntimeError):
+    """A run ended `failed`: a step limit, an agent that stopped without an answer."""
 
 
 class RunNotFound(UserError):

@@ -370,3 +370,26 @@ class RunResult(Frozen):
     output_dir: str | None = None
     reason: str | None = None
     alternatives: list[str] = Field(default_factory=list)
+
+    def raise_for_status(self) -> RunResult:
+        """This result, or the error a blocked or failed run stands for (as httpx's
+        `Response.raise_for_status`): `PolicyDenied` (carrying the refusing decision) when a
+        denial ended the run, `SafetyBlocked` when the safety check did, `RunFailed` for a
+        failed run. A completed run, or one awaiting approval, is returned as is."""
+        from runtime.errors import PolicyDenied, RunFailed, SafetyBlocked
+
+        reason = self.reason or f"run {self.run_id} ended {self.status}"
+        if self.status == "failed":
+            raise RunFailed(reason)
+        if self.status != "blocked":
+            return self
+        last = self.steps[-1] if self.steps else None
+        if last is not None and last.decision == "deny" and last.verdict is None:
+            decision = Decision(
+                allow=False,
+                reasons=list(last.reasons),
+                alternatives=list(last.alternatives),
+                policy_version=last.policy_version,
+            )
+            raise PolicyDenied(reason, decision)
+        raise SafetyBlocked(reason)
