@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.chat import ModelOptions, attach, chat_model_adapter
-from runtime.llm import AnswerTurn, ToolTurn
+from runtime.llm import AnswerTurn, HandoffTurn, ToolTurn
 from runtime.tools import builtin_registry
 from tests.fakes import FakeProvider, reply
-from tests.fakes.team import CODER, TEAM, result, task
+from tests.fakes.team import CODER, PLANNER, TEAM, result, said, task
 
 CALLS: list[tuple[str, dict[str, Any] | str]] = [
     ("fs__read", {"path": "in.txt"}),
@@ -85,3 +85,29 @@ def test_ollama_parallel_tool_calls_and_tool_results() -> None:
         guarded(token),
         "blocked by the safety check: secret",
     ]
+
+
+def test_anthropic_handoff_answer_and_teammate_message_share_one_user_turn() -> None:
+    with FakeProvider("anthropic") as fake:
+        env = {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": fake.base_url}
+        adapter = chat_model_adapter("anthropic:fake-model", environ=env)
+        attach([adapter], team=TEAM, registry=builtin_registry())
+        fake.script(
+            reply.tool_calls("anthropic", [("transfer_to_coder", {"message": "build it"})]),
+            reply.text("anthropic", "shipped"),
+        )
+        messages = [task("ship")]
+        handoff = adapter.next_turn(PLANNER, messages, 0)
+        messages += [said("planner", "build it"), said("coder", "built")]
+        answer = adapter.next_turn(PLANNER, messages, 1)
+        last = fake.chat_requests[-1].json["messages"]
+
+    assert (handoff, answer) == (
+        HandoffTurn(handoff="coder", message="build it"),
+        AnswerTurn(answer="shipped"),
+    )
+    assert [m["role"] for m in last] == ["user", "assistant", "user"]
+    blocks = last[-1]["content"]
+    assert [b["type"] for b in blocks] == ["tool_result", "text"]
+    assert (blocks[0]["tool_use_id"], blocks[0]["content"]) == ("toolu_0", "transferred to coder")
+    assert blocks[1]["text"] == "[from coder] built"
