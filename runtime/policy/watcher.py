@@ -18,8 +18,8 @@ reads a rollback's files half written. A poll that raises is counted and kept in
 `last_error`; the thread never dies of it.
 
 The managed OPA server started by a reload belongs to this thread (PR_SET_PDEATHSIG, see
-opa.py): stop the watcher only when the engine is closed too, as `Runtime.close()` does.
-Should it happen anyway, the engine restarts its server on the next query.
+opa/process.py): stop the watcher only when the engine is closed too, as `Runtime.close()`
+does. Should it happen anyway, the engine restarts its server on the next query.
 """
 
 from __future__ import annotations

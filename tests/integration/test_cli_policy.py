@@ -102,7 +102,9 @@ def test_policy_eval_explains_a_denial(
     )
     assert {
         "rule": "data.runtime.authz.deny",
-        "location": row(project, "runtime/authz/authz.rego", 'deny contains sprintf("tool %s is not granted'),
+        "location": row(
+            project, "runtime/authz/authz.rego", 'deny contains sprintf("tool %s is not granted'
+        ),
         "value": ["tool python.run is not granted to agent planner"],
     } in document["rules"]
     assert {rule["rule"] for rule in document["rules"][1:]} <= {
@@ -133,7 +135,9 @@ def test_policy_eval_names_the_rules_behind_an_approval(
             ["a external call with untrusted arguments (url) needs human approval"],
         ),
     ]
-    assert document["rules"][0]["location"] == row(project, "runtime/authz/authz.rego", "} else := {", 0)
+    assert document["rules"][0]["location"] == row(
+        project, "runtime/authz/authz.rego", "} else := {", 0
+    )
 
 
 @pytest.mark.parametrize("engine", ["opa", "embedded"])
@@ -203,7 +207,9 @@ def test_policy_eval_explains_memory_and_safety_entrypoints(
         ["agent coder may not write memory namespace acme/planner"],
         [],
     )
-    assert document["rules"][0]["location"] == row(project, "runtime/memory/memory.rego", "} else := {")
+    assert document["rules"][0]["location"] == row(
+        project, "runtime/memory/memory.rego", "} else := {"
+    )
     finding = {
         "findings": [
             {"type": "private_key", "detector": "secrets", "severity": "high", "location": "k"}

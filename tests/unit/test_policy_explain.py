@@ -266,11 +266,15 @@ def test_user_policy_default_is_named_when_no_branch_holds(
 
 def test_builtin_denial_names_the_grant_rule(builtin_engine: EmbeddedEngine) -> None:
     inp = call(agent="planner", tool="python.run", effect="exec")
-    assert entry_location(builtin_engine, inp) == row(POLICY_DIR, "runtime/authz/authz.rego", "decision := {")
+    assert entry_location(builtin_engine, inp) == row(
+        POLICY_DIR, "runtime/authz/authz.rego", "decision := {"
+    )
     hits = rules_of(builtin_engine, inp)
     assert hits[0] == (
         "data.runtime.authz.deny",
-        row(POLICY_DIR, "runtime/authz/authz.rego", 'deny contains sprintf("tool %s is not granted'),
+        row(
+            POLICY_DIR, "runtime/authz/authz.rego", 'deny contains sprintf("tool %s is not granted'
+        ),
         ["tool python.run is not granted to agent planner"],
     )
     assert {rule for rule, _, _ in hits} <= {
