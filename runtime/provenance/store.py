@@ -4,8 +4,8 @@ Every value that enters a run is indexed under its canonical key (see `tokens`) 
 label of where it came from. The store is plain JSON (`to_state` / `from_state`) so it can
 live in the checkpointed graph state, and it is bounded:
 
-- **Deduplicated.** One entry per distinct key, holding label flags and up to
-  `MAX_SOURCES_PER_ENTRY` source ids; a value seen a thousand times costs one entry.
+- **Deduplicated.** One entry per distinct key, one int packing its label flags and up
+  to `MAX_SOURCES_PER_ENTRY` source ids; a value seen a thousand times costs one entry.
 - **Keyed hashes, not values.** An entry's key is a keyed BLAKE2b digest (64 bits, key
   random per run), so the state never holds a secret from the user's data and its size
   does not depend on how long the values are.
@@ -42,7 +42,7 @@ DEFAULT_CAP = 20_000
 SHINGLE_SAMPLE = 4  # keep one prose shingle in this many
 MAX_SOURCES = 256
 MAX_SOURCES_PER_ENTRY = 4
-STATE_VERSION = 1
+STATE_VERSION = 2
 OTHER_SOURCE = "(other sources)"
 
 # Label flags, or-ed into an entry.
@@ -98,7 +98,7 @@ class LabelStore:
         self.overflowed = False
         self.box_tainted = False
         self.sources: list[str] = []
-        self.entries: dict[str, list[Any]] = {}  # digest -> [flags, [source ids]]
+        self.entries: dict[str, int] = {}  # digest -> flags and source ids, packed
         self._key = bytes.fromhex(self.salt)
 
     @classmethod
@@ -123,9 +123,8 @@ class LabelStore:
             "overflowed": self.overflowed,
             "box_tainted": self.box_tainted,
             "sources": list(self.sources),
-            "entries": {
-                digest: [flags, list(ids)] for digest, (flags, ids) in self.entries.items()
-            },
+            # Values are ints, so a shallow copy is a snapshot: about 1 ms at the cap.
+            "entries": dict(self.entries),
         }
 
     @classmethod
@@ -138,8 +137,10 @@ class LabelStore:
             store.overflowed = bool(state["overflowed"])
             store.box_tainted = bool(state["box_tainted"])
             store.sources = [str(source) for source in state["sources"]]
-            for digest, (flags, ids) in state["entries"].items():
-                store.entries[str(digest)] = [int(flags), [int(i) for i in ids]]
+            entries = state["entries"]
+            if not all(type(v) is int and 0 <= v < _PACKED_LIMIT for v in entries.values()):
+                raise ValueError("an entry is not a packed label")
+            store.entries = dict(entries)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
                 f"label store state is damaged ({exc}): start the run again from its task"
@@ -235,13 +236,14 @@ class LabelStore:
             if not key:
                 continue
             digest = self._digest(key)
-            entry = self.entries.get(digest)
-            if entry is None:
-                self.entries[digest] = [flags, [source_id]]
+            packed = self.entries.get(digest)
+            if packed is None:
+                self.entries[digest] = _pack(flags, (source_id,))
                 continue
-            entry[0] |= flags
-            if source_id not in entry[1] and len(entry[1]) < MAX_SOURCES_PER_ENTRY:
-                entry[1].append(source_id)
+            old_flags, ids = _unpack(packed)
+            if source_id not in ids and len(ids) < MAX_SOURCES_PER_ENTRY:
+                ids = (*ids, source_id)
+            self.entries[digest] = _pack(old_flags | flags, ids)
         if len(self.entries) > self.cap:
             self._evict()
 
@@ -265,7 +267,7 @@ class LabelStore:
     def _evict(self) -> None:
         excess = len(self.entries) - self.cap
         # Trusted-only entries first, oldest first: forgetting them only costs approvals.
-        for digest in [d for d, (flags, _) in self.entries.items() if not flags & UNTRUSTED]:
+        for digest in [d for d, packed in self.entries.items() if not packed & UNTRUSTED]:
             if excess <= 0:
                 return
             del self.entries[digest]
@@ -279,11 +281,34 @@ class LabelStore:
 
     def lookup(self, key: str) -> Hit:
         """What the store holds for one canonical key (flags 0: seen nowhere)."""
-        entry = self.entries.get(self._digest(key)) if key else None
-        if entry is None:
+        packed = self.entries.get(self._digest(key)) if key else None
+        if packed is None:
             return Hit(0, ())
-        flags, ids = entry
+        flags, ids = _unpack(packed)
         return Hit(flags, tuple(self.sources[i] for i in ids if i < len(self.sources)))
+
+
+# An entry packs its flags (3 bits) and up to four source ids (9 bits each, id + 1, 0 for
+# an empty slot) into one int: immutable, so the state is a shallow copy, and small in JSON.
+_FLAG_BITS = 3
+_ID_BITS = 9
+_PACKED_LIMIT = 1 << (_FLAG_BITS + _ID_BITS * MAX_SOURCES_PER_ENTRY)
+
+
+def _pack(flags: int, ids: tuple[int, ...]) -> int:
+    packed = flags
+    for slot, source_id in enumerate(ids):
+        packed |= (source_id + 1) << (_FLAG_BITS + _ID_BITS * slot)
+    return packed
+
+
+def _unpack(packed: int) -> tuple[int, tuple[int, ...]]:
+    ids = []
+    for slot in range(MAX_SOURCES_PER_ENTRY):
+        stored = (packed >> (_FLAG_BITS + _ID_BITS * slot)) & ((1 << _ID_BITS) - 1)
+        if stored:
+            ids.append(stored - 1)
+    return packed & ((1 << _FLAG_BITS) - 1), tuple(ids)
 
 
 def value_keys(value: str) -> set[str]:

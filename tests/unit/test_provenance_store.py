@@ -31,12 +31,34 @@ def test_state_holds_no_raw_value() -> None:
     assert "0532013000" not in json.dumps(store.to_state())
 
 
-def test_damaged_state_is_refused_with_the_fix() -> None:
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"salt": None}, "'salt'"),
+        ({"v": 1}, "version 1"),
+        ({"entries": {"00aa": [2, [0]]}}, "an entry is not a packed label"),
+        ({"entries": {"00aa": -1}}, "an entry is not a packed label"),
+    ],
+    ids=["salt", "version", "old-entry", "negative"],
+)
+def test_damaged_state_is_refused_with_the_fix(change: dict[str, object], detail: str) -> None:
+    state = {**LabelStore().to_state(), **change}
+    if change.get("salt", "") is None:
+        del state["salt"]
     with pytest.raises(ValueError) as info:
-        LabelStore.from_state({"v": 1, "cap": 100})
+        LabelStore.from_state(state)
     assert str(info.value) == (
-        "label store state is damaged ('salt'): start the run again from its task"
+        f"label store state is damaged ({detail}): start the run again from its task"
     )
+
+
+def test_state_is_a_snapshot_later_labels_do_not_change_it() -> None:
+    store = LabelStore()
+    store.add_tool_output("mail.read", "x@example.net", "untrusted")
+    snapshot = store.to_state()
+    frozen = json.dumps(snapshot, sort_keys=True)
+    store.add_trusted_data({"contacts": ["x@example.net"]})
+    assert json.dumps(snapshot, sort_keys=True) == frozen
 
 
 def test_state_grows_with_distinct_values_not_occurrences() -> None:
