@@ -5,6 +5,9 @@ the run -> stage structure and carry no argument values."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -149,3 +152,43 @@ def test_otlp_traces_nest_stages_under_their_run(log: AuditLog) -> None:
         assert int(parent["startTimeUnixNano"]) <= int(span["startTimeUnixNano"])
         assert int(span["startTimeUnixNano"]) <= int(span["endTimeUnixNano"])
     assert SECRET not in json.dumps(doc)
+
+
+def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runtime.cli", *args],
+        cwd=state.parent,
+        env={**os.environ, "RUNTIME_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_export_then_verify_the_file(log: AuditLog, tmp_path: Path) -> None:
+    state = log.path.parent
+    target = tmp_path / "export.jsonl"
+    done = cli(state, "audit", "export", "--run", "aaa111", "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    done = cli(state, "audit", "verify", "--file", str(target))
+    assert (done.returncode, done.stdout.strip()) == (0, "export intact: 7 events")
+    target.write_text(target.read_text().replace("fs.write", "fs.read"))
+    done = cli(state, "audit", "verify", "--file", str(target))
+    assert done.returncode == 1
+    assert done.stderr.strip() == "export tampered: event 2 was altered after it was written"
+
+
+def test_cli_export_of_an_unknown_run_says_so(log: AuditLog) -> None:
+    done = cli(log.path.parent, "audit", "export", "--run", "nope")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: no run 'nope' in the audit log; see `runtime runs list`"
+
+
+def test_cli_decision_logs_are_one_json_object_per_line(log: AuditLog) -> None:
+    done = cli(log.path.parent, "audit", "export", "--format", "opa")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["decision_id"] for line in done.stdout.splitlines()] == [
+        "id-aaa111",
+        "id-bbb222",
+    ]
