@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.agents import Team, load_team
 from runtime.audit.store import AuditLog, is_system_stream
-from runtime.errors import AgentRuntimeError, ConfigError, RunNotFound, UserError
+from runtime.errors import ConfigError, RunNotFound, UserError
 from runtime.graph import GraphBuilder
 from runtime.graph_state import checkpoint_serializer
 from runtime.held import HeldStore
 from runtime.lazy import LazyMemory, LazySandboxBackend
 from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
+from runtime.paused import held_store, pause_reason, pending_request, pending_runs
 from runtime.pipeline import Pipeline, RunContext
 from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
@@ -317,51 +318,15 @@ class Runtime:
         return StagingArea(self.state_dir / "runs" / run_id / "staged")
 
     def _held(self, run_id: str) -> HeldStore:
-        return HeldStore(self.state_dir / "runs" / run_id / "held")
+        return held_store(self.state_dir, run_id)
 
     def pending_request(self, run_id: str) -> dict[str, Any]:
         """The approval request a paused run waits on, or a clear error."""
-        events = self.audit.events(run_id)
-        if not events or is_system_stream(run_id):
-            raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
-        status = run_status(events, self.state_dir, run_id)
-        if status != "awaiting_approval":
-            hint = (
-                f"; resume it with `runtime runs resume {run_id}`"
-                if status == "interrupted"
-                else ""
-            )
-            raise UserError(f"run {run_id} is not awaiting approval (status: {status}){hint}")
-        requests = [e for e in events if e.kind == "approval.requested"]
-        if not requests:
-            raise UserError(f"run {run_id} was stopped for review and cannot be resumed")
-        return requests[-1].payload
+        return pending_request(self.audit, self.state_dir, run_id)
 
     def pending(self) -> list[dict[str, Any]]:
         """Every run paused on an approval request, with the action and its reasons."""
-        waiting = []
-        for run_id in self.audit.run_ids():
-            try:
-                request = self.pending_request(run_id)
-            except UserError:
-                continue
-            args = self._requested_args(run_id, request)
-            waiting.append({"run_id": run_id, **request, "args": args})
-        return waiting
-
-    def _requested_args(self, run_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        """The raw arguments of the paused call, for the reviewer: kept in the run's held
-        store (0600), never in the audit or a checkpoint."""
-        held, ref = self._held(run_id), request.get("args_ref") or request.get("answer_ref")
-        if not ref:
-            return {}
-        try:
-            if request.get("kind") == "answer":
-                return {"answer": held.get_text(ref)}
-            value = held.get_json(ref)
-        except AgentRuntimeError as exc:
-            return {"error": str(exc)}
-        return dict(value) if isinstance(value, dict) else {}
+        return pending_runs(self.audit, self.state_dir)
 
     def _graph(
         self,
@@ -426,11 +391,7 @@ class Runtime:
         if interrupts:
             request = dict(interrupts[0].value)
             status = "awaiting_approval"
-            reason = (
-                _pause_reason(request)
-                + "; ".join(request["reasons"])
-                + f" (runtime approve {run.run_id} | runtime deny {run.run_id} --reason ...)"
-            )
+            reason = pause_reason(request)
             self.audit.append(
                 run.run_id,
                 "approval.requested",
@@ -502,15 +463,6 @@ def _alternatives_offered(status: str, final: dict[str, Any], steps: list[StepRe
     if final.get("alternatives"):
         return list(final["alternatives"])
     return list(steps[-1].alternatives) if steps else []
-
-
-def _pause_reason(request: dict[str, Any]) -> str:
-    kind = request.get("kind", "approval")
-    if kind == "escalation":
-        return f"{request['agent']}'s call to {request['tool']} was escalated for review: "
-    if kind == "answer":
-        return "the final answer was escalated for review: "
-    return f"{request['agent']}'s call to {request['tool']} needs approval: "
 
 
 def _thread(run_id: str) -> dict[str, Any]:
