@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import unquote
 
 __all__ = [
@@ -164,6 +165,7 @@ def url_key(url: str) -> str | None:
     return _SCHEME.sub("", url.strip()).rstrip("/").casefold()
 
 
+@lru_cache(maxsize=1 << 16)  # the same words recur across a text's renderings and outputs
 def normalise_value(value: str) -> str:
     """The key a whole value is indexed and looked up under.
 

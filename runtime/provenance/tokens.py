@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from runtime.provenance.normalize import (
     canonical_number,
@@ -73,8 +73,7 @@ _TLDS = frozenset(
 _TWO_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "edu"})
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str
     key: str
 
