@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from runtime.errors import ConfigError
 from runtime.models import Effect, ExecResult, Trust
+from runtime.provenance.args import SinkSpec
 
 if TYPE_CHECKING:
     from runtime.sandbox.base import Sandbox
@@ -138,6 +139,9 @@ class Tool:
     code: SandboxCode | None = None
     # The undecorated Python function, for calling a host tool directly (e.g. in tests).
     python_function: Callable[..., Any] | None = None
+    # Sensitive arguments (recipients, accounts, URLs, ...): argument -> SinkSpec, see
+    # runtime/provenance/args.py; `@tool(sinks=...)` parses and checks them.
+    sinks: Mapping[str, SinkSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not TOOL_NAME.match(self.name):
@@ -157,6 +161,13 @@ class Tool:
     @property
     def in_sandbox(self) -> bool:
         return self.where == "sandbox"
+
+    @property
+    def output_trust(self) -> str | dict[str, str]:
+        """The declared trust of what it returns: one label, or one per result field."""
+        if self.field_trust:
+            return {name: trust.value for name, trust in self.field_trust.items()}
+        return self.trust.value
 
     def parse_args(self, args: dict[str, Any]) -> BaseModel:
         try:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from runtime.errors import AgentRuntimeError, ConfigError
 from runtime.models import Effect, Trust
+from runtime.provenance.args import SinkSpec, parse_sinks
 from runtime.toolkit.base import WHERE, SandboxCode, Tool, ToolContext, ToolOutcome, Where
 
 TrustSpec = Trust | str | Mapping[str, Trust | str]
@@ -44,6 +45,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     args_model: type[BaseModel] | None = None,
+    sinks: Mapping[str, str | Mapping[str, str]] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -57,10 +59,12 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     args_model: type[BaseModel] | None = None,
+    sinks: Mapping[str, str | Mapping[str, str]] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Declare a tool: `effect` (read, write, exec, external, egress), `where` it runs
-    (host, brokered, sandbox) and the `trust` of what it returns (a Trust, or a mapping
-    from result field to Trust for a structured result)."""
+    (host, brokered, sandbox), the `trust` of what it returns (a Trust, or a mapping
+    from result field to Trust for a structured result) and its `sinks` (arguments whose
+    value must not come from untrusted content: `{"to": "recipient"}`)."""
 
     def decorate(fn: Callable[..., Any]) -> Tool:
         return make_tool(
@@ -71,6 +75,7 @@ def tool(
             name=name,
             description=description,
             args_model=args_model,
+            sinks=sinks,
         )
 
     if function is not None:
@@ -87,6 +92,7 @@ def make_tool(
     name: str | None = None,
     description: str | None = None,
     args_model: type[BaseModel] | None = None,
+    sinks: Mapping[str, str | Mapping[str, str]] | None = None,
 ) -> Tool:
     tool_name = name or fn.__name__
     if effect is None:
@@ -107,6 +113,7 @@ def make_tool(
     context_param, model, explicit = _arguments(tool_name, fn, args_model)
     text = description or (inspect.getdoc(fn) or tool_name).split("\n\n")[0].strip()
     common: dict[str, Any] = {
+        "sinks": _sinks(tool_name, sinks or {}, model),
         "name": tool_name,
         "effect": declared,
         "description": text,
@@ -138,6 +145,18 @@ def _trust(name: str, trust: TrustSpec) -> tuple[Trust, dict[str, Trust]]:
             f"tool {name}: trust must be 'trusted', 'untrusted' or a mapping of result "
             f"fields to those, not {trust!r}"
         ) from None
+
+
+def _sinks(
+    name: str, declared: Mapping[str, str | Mapping[str, str]], model: type[BaseModel]
+) -> dict[str, SinkSpec]:
+    unknown = sorted(set(declared) - set(model.model_fields))
+    if unknown:
+        raise ConfigError(f"tool {name}: sink {unknown[0]!r} is not one of its arguments")
+    try:
+        return parse_sinks(declared)
+    except ValueError as exc:
+        raise ConfigError(f"tool {name}: {exc}") from exc
 
 
 def _arguments(

@@ -271,3 +271,44 @@ def test_an_obligation_nobody_enforces_fails_closed() -> None:
     )
     bad = call(note, {"text": "x"}, obligations={"max_output_bytes": "lots"})
     assert not bad.ok and "max_output_bytes must be a non-negative integer" in bad.result
+
+
+# ------------------------------------------------------------------ provenance declarations
+
+
+def test_sinks_and_output_trust_are_declared_for_the_provenance_check() -> None:
+    from runtime.provenance.args import SinkSpec
+
+    @tool(
+        name="mail.send",
+        effect="external",
+        trust="trusted",
+        sinks={"to": "recipient", "body": "links"},
+    )
+    def send(to: str, subject: str, body: str) -> str:
+        return "sent"
+
+    assert send.sinks == {"to": SinkSpec("recipient"), "body": SinkSpec("links")}
+    assert send.output_trust == "trusted"
+    assert word_count.sinks == {}
+
+    @tool(effect="read", trust={"sender": "trusted"})
+    def inbox() -> dict[str, str]:
+        return {}
+
+    assert inbox.output_trust == {"sender": "trusted"}
+
+
+def test_a_sink_must_be_an_argument_of_a_known_kind() -> None:
+    with pytest.raises(ConfigError) as unknown_arg:
+
+        @tool(effect="external", sinks={"recipient": "recipient"})
+        def send(to: str) -> str:
+            return to
+
+    assert str(unknown_arg.value) == "tool send: sink 'recipient' is not one of its arguments"
+    with pytest.raises(ConfigError, match="tool pay: sink 'iban' has kind 'bank'"):
+
+        @tool(effect="external", sinks={"iban": "bank"})
+        def pay(iban: str) -> str:
+            return iban
