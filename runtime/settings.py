@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -103,6 +103,17 @@ class Settings(BaseSettings):
     )
     max_denials: int = Field(
         default=3, ge=1, description="Denied calls after which a run ends `blocked`."
+    )
+
+    serve_token: SecretStr | None = Field(
+        default=None,
+        description="Token the dashboard (`runtime serve`) requires; unset, a random one is "
+        "made up and printed at start-up. At least 16 characters.",
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/gRPC endpoint (e.g. `http://127.0.0.1:4317`) for spans and metrics; "
+        "unset, OpenTelemetry is off.",
     )
 
     @field_validator("tenant")

@@ -4,7 +4,8 @@ drive.py    exec, approve, deny, runs resume    (commands that drive a run)
 runs.py     runs list, runs show, runs pending  (read the audit log)
 policy.py   policy test|check|eval|history|rollback
 sandbox.py  sandbox build|ls|prune|run
-audit.py    audit verify
+audit.py    audit verify, audit export
+serve.py    serve (the dashboard, runtime/serve)
 project.py  doctor, settings
 common.py   global options, settings, the one error guard
 output.py   terminal-safe printing, the one result printer, JSON
@@ -17,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from runtime.cli import audit, drive, policy, project, runs, sandbox
+from runtime.cli import audit, drive, policy, project, runs, sandbox, serve
 from runtime.cli.common import DebugOpt, Globals, ProjectOpt
 from runtime.cli.output import say
 
@@ -69,6 +70,7 @@ def _group(*parts: typer.Typer, help: str) -> typer.Typer:
 
 app.registered_commands.extend(drive.root.registered_commands)
 app.registered_commands.extend(project.project_app.registered_commands)
+app.registered_commands.extend(serve.serve_app.registered_commands)
 app.add_typer(
     _group(policy.policy, help="Policies in rego/: test, check, eval, history, rollback."),
     name="policy",
