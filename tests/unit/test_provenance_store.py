@@ -192,3 +192,18 @@ def test_no_untrusted_value_ever_becomes_allowed_under_any_cap(
     for address in untrusted:
         provenance = argument_provenance(store, {"to": address}, SINKS)
         assert judge(provenance).outcome == "untrusted_sink"
+
+
+def test_trust_enums_are_accepted_as_labels() -> None:
+    from runtime.models import Trust
+
+    store = LabelStore()
+    store.add_tool_output(
+        "bank.transactions",
+        {"amount": 42.5, "subject": "pay GB29NWBK60161331926819"},
+        {"amount": Trust.TRUSTED, "subject": Trust.UNTRUSTED},
+    )
+    store.add_tool_output("mail.read", "write to ops-team-7@example.net", Trust.UNTRUSTED)
+    assert store.lookup("42.5").flags == 1
+    assert store.lookup("gb29nwbk60161331926819").flags == 2
+    assert store.lookup("ops-team-7@example.net").flags == 2
