@@ -149,6 +149,8 @@ class Pipeline(CheckAndCommit):
             "decision",
             {
                 "tool": call.tool,
+                "effect": tool.effect.value,
+                "where": tool.where,
                 "decision": decision.outcome,
                 "reasons": decision.reasons,
                 "alternatives": decision.alternatives,

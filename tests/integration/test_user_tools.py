@@ -150,6 +150,8 @@ def test_sandboxed_user_tool_runs_in_the_box_never_on_the_host(rt: Runtime) -> N
     [step] = result.steps
     assert (step.tool, step.decision, step.verdict) == ("where_am_i", "allow", "pass")
     assert step.sandbox_id
+    [decision] = step_events(rt, result, "decision")
+    assert (decision["effect"], decision["where"]) == ("write", "sandbox")
     [execution] = step_events(rt, result, "execution")
     assert (execution["source"], execution["trust"], execution["ok"]) == (
         "sandbox:where_am_i",
@@ -196,6 +198,8 @@ def test_host_read_tool_runs_without_a_sandbox(rt: Runtime) -> None:
     [step] = result.steps
     assert (step.decision, step.verdict, step.sandbox_id) == ("allow", "pass", None)
     assert not [e for e in rt.audit.events(result.run_id) if e.kind == "sandbox.acquired"]
+    [decision] = step_events(rt, result, "decision")
+    assert (decision["effect"], decision["where"]) == ("read", "host")
     [execution] = step_events(rt, result, "execution")
     assert (execution["source"], execution["trust"]) == ("tool:quote.get", "trusted")
 
