@@ -82,6 +82,7 @@ def validate(changeset: ChangeSet, caps: CommitCaps) -> None:
     if changeset.total_bytes > caps.max_bytes:
         problems.append(f"{changeset.total_bytes} bytes exceed the cap of {caps.max_bytes}")
     seen: set[str] = set()
+    files = {c.path for c in changeset.changes if c.kind == "file" and c.change != "deleted"}
     for change in changeset.changes:
         name = shown(change.path)
         why = path_problem(change.path)
@@ -91,6 +92,12 @@ def validate(changeset: ChangeSet, caps: CommitCaps) -> None:
         if change.path in seen:
             problems.append(f"{name}: listed twice")
         seen.add(change.path)
+        parents = [
+            "/".join(change.path.split("/")[:depth])
+            for depth in range(1, change.path.count("/") + 1)
+        ]
+        if any(parent in files for parent in parents):
+            problems.append(f"{name}: its parent is listed as a file")
         if change.change == "deleted":
             continue
         if change.kind == "symlink":

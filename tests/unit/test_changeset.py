@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from runtime.errors import CommitRefused, SandboxError
 from runtime.models import ChangeSet, ExecResult, FileChange, FileEntry
+from runtime.sandbox import output
 from runtime.sandbox.base import CommitCaps
-from runtime.sandbox.changeset import diff, path_problem
+from runtime.sandbox.changeset import apply, diff, path_problem
 from runtime.sandbox.names import shown
 from tests.fixtures_sandbox import commit_from_box
 
@@ -242,6 +243,55 @@ def test_commit_refuses_a_file_that_became_unreadable(tmp_path: Path) -> None:
     with pytest.raises(CommitRefused):
         commit_from_box(box, changes, tmp_path, CommitCaps())
     assert os.listdir(tmp_path) == []
+
+
+def test_a_path_under_a_file_of_the_same_change_set_is_refused(tmp_path: Path) -> None:
+    changes = ChangeSet(
+        changes=[added("a", b"x"), FileChange(path="a/b", change="added", kind="dir")]
+    )
+    with pytest.raises(CommitRefused) as refused:
+        apply(changes, {"a": b"x"}, tmp_path, CommitCaps())
+    assert str(refused.value) == (
+        "Commit refused, nothing was written: 'a/b': its parent is listed as a file"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_while_publishing_puts_everything_back(tmp_path: Path) -> None:
+    """The publish phase fails on its third step (a file cannot replace the directory the
+    prepare phase made for `a/b`): the file it already replaced and the file it already
+    deleted come back, and nothing new is left, not even a temp file or a directory."""
+    (tmp_path / "0.txt").write_text("old")
+    (tmp_path / "0gone.txt").write_text("keep me")
+    changes = [
+        added("0.txt", b"new", change="modified"),
+        FileChange(path="0gone.txt", change="deleted", kind="file"),
+        added("a", b"x"),
+        FileChange(path="a/b", change="added", kind="dir"),
+    ]
+    root = output.open_root(tmp_path)
+    try:
+        with pytest.raises(IsADirectoryError):
+            output.publish(root, changes, {"0.txt": b"new", "a": b"x"})
+    finally:
+        os.close(root)
+    assert sorted(os.listdir(tmp_path)) == ["0.txt", "0gone.txt"]
+    assert (tmp_path / "0.txt").read_text() == "old"
+    assert (tmp_path / "0gone.txt").read_text() == "keep me"
+
+
+def test_a_replaced_file_keeps_no_backup_behind(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("old")
+    (tmp_path / "gone.txt").write_text("bye")
+    changes = ChangeSet(
+        changes=[
+            added("a.txt", b"new", change="modified"),
+            FileChange(path="gone.txt", change="deleted", kind="file"),
+        ]
+    )
+    assert apply(changes, {"a.txt": b"new"}, tmp_path, CommitCaps()) == ["a.txt", "gone.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["a.txt"]
+    assert (tmp_path / "a.txt").read_text() == "new"
 
 
 # --------------------------------------------------------------------------- hypothesis
