@@ -13,6 +13,9 @@ file holds which path's bytes. The change set that counts (each file's path, kin
 sha256 as checked) is the one in the checkpointed graph state; `changeset.apply` refuses any
 staged byte whose hash is not the checked one, so bytes swapped in while a run waits for a
 human (with or without a matching edit of the manifest) never reach the output folder.
+One consequence: a run killed after a redacted step's bytes were saved but before its
+checkpoint recorded the redacted hashes resumes with the pre-redaction ones, and that
+step's commit is refused (the agent is told; nothing unchecked is written).
 
 The files are not fsynced: what they guard against is the runtime's process dying (kill -9,
 OOM, a crash), and the kernel keeps written pages across that. After a power loss a step's
