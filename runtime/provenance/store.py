@@ -193,8 +193,9 @@ class LabelStore:
         """Index a structured value: each leaf whole, and each string leaf as free text."""
         if isinstance(value, Mapping):
             for key, item in value.items():
+                # A key can be data too ({url: page}, {file name: size}): labelled alike.
+                self.add_value(str(key), trust, source, in_task=in_task)
                 self.add_value(item, trust, source, in_task=in_task)
-                del key  # keys are the schema's field names, not data the run saw
         elif isinstance(value, list | tuple | set | frozenset):
             for item in value:
                 self.add_value(item, trust, source, in_task=in_task)
@@ -220,6 +221,7 @@ class LabelStore:
         if isinstance(value, Mapping):
             for key, item in value.items():
                 child = f"{path}.{key}" if path else str(key)
+                self.add_value(str(key), field_trust(trust_map, child), source)
                 self._add_fields(item, trust_map, source, child)
         elif isinstance(value, list | tuple):
             for item in value:

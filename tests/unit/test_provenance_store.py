@@ -207,3 +207,20 @@ def test_trust_enums_are_accepted_as_labels() -> None:
     assert store.lookup("42.5").flags == 1
     assert store.lookup("gb29nwbk60161331926819").flags == 2
     assert store.lookup("ops-team-7@example.net").flags == 2
+
+
+def test_keys_of_a_result_are_labelled_like_their_values() -> None:
+    store = LabelStore()
+    store.add_tool_output(
+        "web.search", {"https://cdn.example-attacker.com/x": "a page"}, "untrusted"
+    )
+    store.add_tool_output(
+        "drive.sizes", {"files": {"payroll@example-attacker.com": 12}}, {"*": "untrusted"}
+    )
+    sinks = parse_sinks({"url": "url", "to": "recipient"})
+    provenance = argument_provenance(
+        store,
+        {"url": "https://cdn.example-attacker.com/x?d=1", "to": "payroll@example-attacker.com"},
+        sinks,
+    )
+    assert judge(provenance).args == ("to", "url")
