@@ -117,13 +117,13 @@ def runs_list(
         say("no runs match" if status or since else "no runs yet")
         return 0
     say(
-        f"{'RUN':<12}  {'TEAM':<12} {'STATUS':<17} {'STARTED (UTC)':<19} {'TOOK':>7} "
+        f"{'RUN':<12}  {'TEAM':<10} {'STATUS':<18} {'STARTED (UTC)':<19} {'TOOK':>7} "
         f"{'STEPS':>5} {'DENIED':>6} {'FINDINGS':>8}  TASK"
     )
     for row in rows:
         task = " ".join(str(row["task"] or "").split())
         say(
-            f"{row['id']:<12}  {str(row['team'] or '?')[:12]:<12} {row['status']:<17} "
+            f"{row['id']:<12}  {row['team'] or '?':<10} {row['status']:<18} "
             f"{row['started'][:19].replace('T', ' '):<19} {_duration(row['duration_s']):>7} "
             f"{row['steps']:>5} {row['denials']:>6} {row['findings']:>8}  "
             f"{task if len(task) <= 60 else task[:59] + '…'}"
