@@ -312,3 +312,31 @@ def test_a_sink_must_be_an_argument_of_a_known_kind() -> None:
         @tool(effect="external", sinks={"iban": "bank"})
         def pay(iban: str) -> str:
             return iban
+
+
+def test_a_top_level_tools_package_neither_shadows_nor_is_needed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for name in ("tools", "agents", "sandbox"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('{name} was imported')\n")
+    code = (
+        "import sys\n"
+        "from runtime.tools import builtin_registry\n"
+        "print(builtin_registry().names())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tools', 'agents', 'sandbox'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['fs.list', 'fs.read', 'fs.write', 'memory.put', 'memory.search', 'python.run']",
+        "[]",
+    ]
