@@ -75,11 +75,13 @@ def attach(
     registry: Any = None,
     budgets: Budgets | None = None,
     state_dir: Path | None = None,
+    options: ModelOptions | None = None,
 ) -> Ledger:
     """Bind a run's chat adapters to the team and the tool registry, with one shared
     ledger (run budgets count every agent) and one spotlight token; other models are left
     alone. With `state_dir` (the run's folder) the chat state is kept in `chat/` there and
-    read back when the run resumes. Returns the ledger."""
+    read back when the run resumes. `options` (timeout, retries, ...) replace those the
+    named models were built with. Returns the ledger."""
     ledger = Ledger(budgets)
     spot = Spotlight()
     store = ChatStore(state_dir / "chat") if state_dir is not None else None
@@ -89,5 +91,7 @@ def attach(
         ledger.restore(saved["ledger"])
     for model in models:
         if isinstance(model, ChatModelAdapter):
+            if options is not None and model.spec is not None and options != model.options:
+                model.use_options(options)
             model.bind(team=team, registry=registry, ledger=ledger, spotlight=spot, store=store)
     return ledger

@@ -56,10 +56,8 @@ class ChatModelAdapter:
         self.spec = spec
         self.options = options or ModelOptions()
         # openai and anthropic clients retry 429/5xx themselves; others get ours.
-        builtin = spec is not None and spec.provider != "ollama"
-        self.own_retries = (
-            own_retries if own_retries is not None else (0 if builtin else self.options.max_retries)
-        )
+        self._client_retries = spec is not None and spec.provider != "ollama"
+        self._explicit_retries = own_retries
         self.backoff_s = backoff_s
         self.max_repairs = max_repairs
         self.on_record = on_record
@@ -98,6 +96,22 @@ class ChatModelAdapter:
         self._toolboxes.clear()
         self._conversations.clear()
         return self
+
+    def use_options(self, options: ModelOptions) -> None:
+        """Rebuild a named model's client with other call parameters (no network)."""
+        from runtime.chat.providers import build_chat_model
+
+        if self.spec is None:
+            raise TypeError("only a model built from a name can take new options")
+        self.chat_model = build_chat_model(self.spec, options)
+        self.options = options
+
+    @property
+    def own_retries(self) -> int:
+        """Retries the adapter makes itself (none where the client retries)."""
+        if self._explicit_retries is not None:
+            return self._explicit_retries
+        return 0 if self._client_retries else self.options.max_retries
 
     @property
     def version(self) -> str:

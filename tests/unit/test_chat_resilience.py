@@ -10,7 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from runtime.chat import ChatModelAdapter, ModelCallFailed, ModelOptions, chat_model_adapter
+from runtime.chat import (
+    ChatModelAdapter,
+    ModelCallFailed,
+    ModelOptions,
+    attach,
+    chat_model_adapter,
+)
 from runtime.llm import AnswerTurn
 from tests.fakes import FakeProvider, reply
 from tests.fakes.server import Dialect
@@ -91,3 +97,19 @@ def test_a_bad_request_is_not_retried(fake: FakeProvider) -> None:
 
     assert str(caught.value).startswith(f"model {fake.dialect}:fake-model refused the request")
     assert len(fake.chat_requests) == 1
+
+
+def test_run_options_replace_those_a_named_model_was_built_with(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+    monkeypatch.setenv("OLLAMA_HOST", fake.base_url)
+    adapter = adapter_for(fake, max_retries=0, timeout_s=5)
+    attach([adapter], options=ModelOptions(max_retries=1, timeout_s=5))
+    fake.script(reply.error(fake.dialect, 503), reply.text(fake.dialect, "second try"))
+
+    assert adapter.next_turn(CODER, [task("x")], 0) == AnswerTurn(answer="second try")
+    assert adapter.drain_records()[0]["params"] == {"timeout_s": 5, "max_retries": 1}
