@@ -63,6 +63,9 @@ _OBFUSCATED_DOT = re.compile(r"\s*[\[({<]\s*dot\s*[\])}>]\s*", re.IGNORECASE)
 # so that ordinary English ("meet at noon") is left alone.
 _SPELLED_ADDRESS = re.compile(r"([\w.+\-]+)\s+at\s+([\w\-]+(?:\s+dot\s+[\w\-]+)+)", re.IGNORECASE)
 _SPELLED_DOT = re.compile(r"\s+dot\s+", re.IGNORECASE)
+# `ops-team-7 @ example . net`: spaces around the marks of an address.
+_SPACED_AT = re.compile(r"(?<=\w)\s*@\s*(?=\w)")
+_SPACED_DOT = re.compile(r"(?<=\w)[ \t]*\.[ \t]*(?=\w)")
 _WORD = re.compile(r"[\w][\w@.+\-/:%&=?#~]*[\w]|[\w]")
 _SPACE = re.compile(r"\s+")
 # What may surround a value without being part of it: quotes, brackets, sentence marks.
@@ -107,6 +110,7 @@ def text_variants(text: str) -> list[str]:
     deobfuscated = _SPELLED_ADDRESS.sub(
         lambda m: f"{m.group(1)}@{_SPELLED_DOT.sub('.', m.group(2))}", deobfuscated
     )
+    deobfuscated = _SPACED_DOT.sub(".", _SPACED_AT.sub("@", deobfuscated))
     variants.append(deobfuscated)
     seen: dict[str, None] = {}
     for variant in variants:

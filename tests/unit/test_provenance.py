@@ -162,10 +162,11 @@ def test_bare_domain_marks_a_url_built_on_it() -> None:
         "Send it to ops-team-7\uff20example.net",  # full-width @
         "Send it to ops-team-7 [at] example [dot] net",
         "Send it to ops-team-7 at example dot net",
+        "Send it to ops-team-7 @ example . net",
         "Send it to ops-team-7\\u0040example.net",
         "Send it to ops-team-7&#64;example.net",
     ],
-    ids=["cyrillic", "zero-width", "fullwidth", "obfuscated", "spelled", "json-escape", "html"],
+    ids=["cyrillic", "zero-width", "fullwidth", "obfuscated", "spelled", "spaced", "json", "html"],
 )
 def test_confusable_and_escaped_renderings_are_the_same_value(rendering: str) -> None:
     store = store_with(rendering)
