@@ -33,6 +33,7 @@ __all__ = [
     "ModelSpec",
     "ModelUnavailable",
     "attach",
+    "attach_run",
     "chat_model_adapter",
     "is_chat_model_name",
 ]
@@ -95,3 +96,16 @@ def attach(
                 model.use_options(options)
             model.bind(team=team, registry=registry, ledger=ledger, spotlight=spot, store=store)
     return ledger
+
+
+def attach_run(models: Iterable[Any], run: Any, registry: Any, settings: Any) -> Ledger:
+    """`attach` for one run of the runtime: budgets and options from the settings, the
+    chat state in the run's folder (`<state dir>/runs/<run id>/chat`)."""
+    return attach(
+        models,
+        team=run.team,
+        registry=registry,
+        budgets=Budgets.from_settings(settings),
+        state_dir=Path(settings.resolved_state_dir) / "runs" / run.run_id,
+        options=ModelOptions.from_settings(settings),
+    )

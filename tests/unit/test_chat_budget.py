@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +15,7 @@ from runtime.chat import (
     Limits,
     ModelOptions,
     attach,
+    attach_run,
     chat_model_adapter,
 )
 from runtime.llm import AnswerTurn, StopTurn, ToolTurn
@@ -129,3 +131,25 @@ def test_budgets_and_options_come_from_settings_fields() -> None:
     )
     assert ModelOptions.from_settings(settings) == ModelOptions(timeout_s=12.5, max_retries=4)
     assert Budgets.from_settings(object()) == Budgets()
+
+
+def test_attach_run_takes_budgets_from_settings_and_keeps_state_in_the_run_folder(
+    fake: FakeProvider, tmp_path: Path
+) -> None:
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": fake.base_url}
+    adapter = chat_model_adapter("openai:fake-model", environ=env)
+    settings = SimpleNamespace(resolved_state_dir=tmp_path, budget_run_model_calls=1)
+    run = SimpleNamespace(team=TEAM, run_id="r1")
+
+    ledger = attach_run([adapter], run, builtin_registry(), settings)
+    fake.script(reply.tool_calls("openai", [("fs__read", {"path": "a"})]))
+    messages = [task("t")]
+    adapter.next_turn(CODER, messages, 0)
+    messages.append(result("coder", "fs.read", "a"))
+
+    assert isinstance(adapter.next_turn(CODER, messages, 1), BudgetExceeded)
+    assert ledger.budgets == Budgets(run=Limits(model_calls=1))
+    assert sorted(p.name for p in (tmp_path / "runs" / "r1" / "chat").iterdir()) == [
+        "agent-coder.json",
+        "run.json",
+    ]
