@@ -78,13 +78,21 @@ class Token(NamedTuple):
     key: str
 
 
-def _domain_keys(host: str) -> Iterator[str]:
+def _domain_keys(host: str, *, known_tld: bool = True) -> Iterator[str]:
+    """A host, without `www.`, and its registrable domain.
+
+    A bare `word.word` in prose counts only with a known TLD (`report.pdf` is a file); the
+    host of a URL or an address is a host whatever its TLD (`known_tld=False`), so a URL
+    on `evil.zip` is a place like one on `evil.com`.
+    """
     host = host.strip(".").casefold()
     if _IPV4.fullmatch(host):
         yield host  # an address is its own "domain": exfiltration to a bare IP is common
         return
     labels = host.split(".")
-    if len(labels) < 2 or labels[-1] not in _TLDS:
+    if len(labels) < 2 or not labels[-1].isalpha():
+        return
+    if known_tld and labels[-1] not in _TLDS:
         return
     yield host
     if labels[0] == "www" and len(labels) > 2:
@@ -110,7 +118,7 @@ def _url_tokens(url: str) -> Iterator[Token]:
     yield Token("url", url_key(url) or normalise_value(url))
     rest = url.split("://", 1)[1]
     host = re.split(r"[/?#:]", rest.rsplit("@", 1)[-1] if "@" in rest.split("/")[0] else rest)[0]
-    for key in _domain_keys(host):
+    for key in _domain_keys(host, known_tld=False):
         yield Token("domain", key)
 
 
@@ -119,7 +127,7 @@ def _variant_tokens(text: str) -> Iterator[Token]:
         local, _, host = match.group().strip(".").casefold().rpartition("@")
         for shorter in _glued_hosts(host):
             yield Token("email", f"{local}@{shorter}")
-            for key in _domain_keys(shorter):
+            for key in _domain_keys(shorter, known_tld=False):
                 yield Token("domain", key)
     for match in _URL.finditer(text):
         yield from _url_tokens(match.group())
