@@ -54,8 +54,11 @@ Progress = Callable[[str], None]
 
 
 def sandbox_dir() -> Path:
-    """The `sandbox/` folder holding executor.py and the Dockerfile."""
-    return Path(__file__).resolve().parents[2] / "sandbox"
+    """The folder holding what runs inside the box (executor.py, hardening.py, the
+    Dockerfile): the project's `sandbox/` in a checkout, reached through the
+    `runtime/sandbox/inbox` link so that a wheel ships it inside the `runtime` package
+    instead of installing a top-level `sandbox` package."""
+    return Path(__file__).parent / "inbox"
 
 
 def executor_source() -> bytes:
