@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from runtime.cli import audit, drive, policy, project, runs, sandbox, serve
-from runtime.cli.common import DebugOpt, Globals, ProjectOpt
+from runtime.cli.common import DebugOpt, Globals, ProjectOpt, set_globals
 from runtime.cli.output import say
 
 app = typer.Typer(
@@ -43,7 +43,6 @@ def _print_version(wanted: bool) -> None:
 
 @app.callback()
 def root(
-    ctx: typer.Context,
     project_dir: ProjectOpt = None,
     debug: DebugOpt = False,
     show_version: Annotated[
@@ -58,7 +57,7 @@ def root(
     Exit codes: 0 completed, 1 failed, 2 bad input, 3 blocked, 4 awaiting approval,
     5 a part of the machine is missing (Docker, OPA, the sandbox image), 130 interrupted.
     """
-    ctx.obj = Globals(project=project_dir, debug=debug)
+    set_globals(Globals(project=project_dir, debug=debug))
 
 
 def _group(*parts: typer.Typer, help: str) -> typer.Typer:

@@ -10,12 +10,12 @@ import functools
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
 from runtime.cli.output import say
@@ -43,10 +43,16 @@ class Globals:
     debug: bool = False
 
 
+_globals_given: ContextVar[Globals | None] = ContextVar("_globals_given", default=None)
+
+
+def set_globals(given: Globals) -> None:
+    """Called by the app's callback, before the command runs."""
+    _globals_given.set(given)
+
+
 def _globals() -> Globals:
-    context = click.get_current_context(silent=True)
-    root = context.find_root().obj if context else None
-    return root if isinstance(root, Globals) else Globals()
+    return _globals_given.get() or Globals()
 
 
 def project_dir(project: Path | None) -> Path | None:

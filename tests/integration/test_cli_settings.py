@@ -45,3 +45,21 @@ def test_settings_in_effect_follow_toml_then_environment(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = set(done.stdout.splitlines())
     assert {'tenant = "acme"', "max_steps = 9", f'state_dir = "{project / ".state"}"'} <= lines
+
+
+def test_global_options_before_the_command(project: Path, tmp_path: Path) -> None:
+    """`--project` and `--debug` work before the command and, as before, after it."""
+    (project / "runtime.toml").write_text('tenant = "acme"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    before = run_cli(elsewhere, "--project", str(project), "settings")
+    after = run_cli(elsewhere, "settings", "--project", str(project))
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    assert 'tenant = "acme"' in before.stdout.splitlines()
+    assert before.stdout == after.stdout
+    (project / "runtime.toml").write_text("tenant = \n")
+    debug = run_cli(project, "--debug", "settings")
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+    version = run_cli(project, "--version")
+    assert (version.returncode, version.stdout.split()[0]) == (0, "runtime")
