@@ -168,13 +168,15 @@ class PolicySource:
         """The module a file name stands for: its id, or the longest id it ends with (a
         server that loaded the bundle from files names them by their full path), or the
         shortest id that ends with it (a server that loaded a bundle lists its modules
-        under the bundle's path and the file's)."""
+        under the bundle's path and the file's; a trace may shorten the name to its end)."""
         if file in self.modules:
             return file
         suffixes = [m for m in self.modules if file.endswith("/" + m)]
         if suffixes:
             return max(suffixes, key=len)
-        tail = file if file.startswith("/") else "/" + file
+        # OPA's pretty trace shortens a long file name to `<start>...<end>`: match the end.
+        tail = file.rsplit("...", 1)[1] if "..." in file else file
+        tail = tail if tail.startswith("/") or "..." in file else "/" + tail
         longer = [m for m in self.modules if m.endswith(tail)]
         return min(longer, key=len) if longer else None
 
