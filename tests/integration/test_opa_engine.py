@@ -179,8 +179,13 @@ def test_broken_policy_dir_never_starts(opa_binary: Path, policy_copy: Path) -> 
     (policy_copy / "runtime/authz/authz.rego").write_text(
         "package runtime.authz\n\ndecision := {\n"
     )
-    with pytest.raises(PolicyCompileError, match="rego_parse_error"):
+    with pytest.raises(PolicyCompileError) as caught:
         OpaServerEngine(policy_copy, opa_binary=opa_binary)
+    # One line naming the module and row first, as the embedded engine does.
+    assert str(caught.value).splitlines()[0] == (
+        "runtime/authz/authz.rego:4: rego_parse_error: unexpected eof token "
+        "(opa check --strict failed)"
+    )
 
 
 # --------------------------------------------------------------------------- reload
