@@ -61,7 +61,8 @@ def event_mac(key: bytes, body: str) -> str:
     return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
-def _head_mac(key: bytes, seq: int, digest: str) -> str:
+def head_mac(key: bytes, seq: int, digest: str) -> str:
+    """The MAC a signed head carries (also what an export's head line is checked with)."""
     return event_mac(key, f"audit-head:{seq}:{digest}")
 
 
@@ -116,7 +117,7 @@ def read_head(log_path: Path, key: bytes) -> Head | None:
         mac = str(document["mac"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"the signed head {head_path(log_path)} is malformed") from exc
-    if not hmac.compare_digest(mac, _head_mac(key, head.seq, head.hash)):
+    if not hmac.compare_digest(mac, head_mac(key, head.seq, head.hash)):
         raise ValueError(
             f"the signed head {head_path(log_path)} does not match the audit key: it was "
             "altered, or the key is not this log's"
@@ -125,7 +126,7 @@ def read_head(log_path: Path, key: bytes) -> Head | None:
 
 
 def write_head(log_path: Path, key: bytes, head: Head) -> None:
-    document = {"seq": head.seq, "hash": head.hash, "mac": _head_mac(key, head.seq, head.hash)}
+    document = {"seq": head.seq, "hash": head.hash, "mac": head_mac(key, head.seq, head.hash)}
     private_write(head_path(log_path), json.dumps(document).encode())
 
 
