@@ -50,7 +50,7 @@ TOOLS = [
     "http.get",
     "shell.exec",
 ]
-EFFECTS = ["read", "write", "exec", "external"]
+EFFECTS = ["read", "write", "exec", "external", "egress"]
 SEGMENTS = [
     "a",
     "out",

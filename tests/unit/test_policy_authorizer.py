@@ -181,7 +181,7 @@ def test_input_with_wrong_effect_is_refused() -> None:
     decision = Authorizer(FakeEngine(ALLOW)).authorize(document)
     assert decision == denied(
         "input does not match the PolicyInput schema: action.effect: "
-        "Input should be 'read', 'write', 'exec' or 'external'"
+        "Input should be 'read', 'write', 'exec', 'external' or 'egress'"
     )
 
 

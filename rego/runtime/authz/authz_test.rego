@@ -210,6 +210,20 @@ test_untrusted_argument_on_side_effect_denied_when_configured if {
 		with data.runtime_data.authz.provenance.untrusted_side_effect as "deny"
 }
 
+# An egress is a read that sends data out (e.g. a URL with a query): untrusted arguments
+# there could carry what the run has read to someone else.
+test_untrusted_argument_on_egress_needs_approval if {
+	authz.decision == {
+		"allow": false,
+		"require_approval": true,
+		"reasons": ["a egress call with untrusted arguments (url) needs human approval"],
+		"obligations": {"label_output": "untrusted"},
+	} with input as object.union(
+		call("researcher", "http.get", "egress", {"url": "https://example.org/?q=x"}),
+		{"provenance": {"args": {"url": "untrusted"}, "untrusted_sources_seen": []}},
+	)
+}
+
 test_untrusted_argument_on_read_is_allowed if {
 	authz.decision.allow with input as object.union(read_call, {"provenance": {"args": {"path": "untrusted"}}})
 }
