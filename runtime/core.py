@@ -24,6 +24,7 @@ from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
 from runtime.paused import held_store, pause_reason, pending_request, pending_runs
 from runtime.pipeline import Pipeline, RunContext
+from runtime.run_context import input_files
 from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
 from runtime.staging import StagingArea
@@ -196,7 +197,7 @@ class Runtime:
             team=team,
             tenant=self.settings.tenant,
             output_dir=out,
-            input_files=_input_files(input_dir),
+            input_files=input_files(input_dir),
             inputs_dir=input_dir.resolve() if input_dir else None,
             staging=self._staging(run_id),
             held=self._held(run_id),
@@ -287,6 +288,8 @@ class Runtime:
                 run_id, "run.end", {"status": "failed", "reason": "no checkpoint to resume from"}
             )
             raise UserError(f"run {run_id} stopped before its first checkpoint; start it again")
+        if _box_left_behind(events):
+            self.sandbox_backend()  # starting the backend reaps the dead process's box
         self.audit.append(run_id, "run.recovered", {"next": list(snapshot.next)})
         return self._drive(run, models, pipeline, None, on_step)
 
@@ -465,27 +468,16 @@ def _alternatives_offered(status: str, final: dict[str, Any], steps: list[StepRe
     return list(steps[-1].alternatives) if steps else []
 
 
+def _box_left_behind(events: list[Any]) -> bool:
+    """A box the run acquired and never released: its process died holding it."""
+    acquired = {e.payload.get("sandbox_id") for e in events if e.kind == "sandbox.acquired"}
+    released = {e.payload.get("sandbox_id") for e in events if e.kind == "sandbox.released"}
+    return bool(acquired - released)
+
+
 def _thread(run_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": run_id}}
 
 
 def _task_message(task: str) -> dict[str, Any]:
     return {"role": "user", "agent": "user", "content": task, "trust": "trusted"}
-
-
-def _input_files(input_dir: Path | None) -> frozenset[str]:
-    if input_dir is None:
-        return frozenset()
-    if input_dir.exists() and not input_dir.is_dir():
-        raise ConfigError(
-            f"--input {input_dir} is a file, not a folder: put it in a folder and pass that"
-        )
-    if not input_dir.is_dir():
-        raise ConfigError(f"input folder {input_dir} does not exist")
-    files = []
-    for path in sorted(input_dir.rglob("*")):
-        if path.is_symlink():
-            raise ConfigError(f"input {path} is a symlink; inputs must be regular files")
-        if path.is_file():
-            files.append(path.relative_to(input_dir).as_posix())
-    return frozenset(files)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runtime.errors import ConfigError
 from runtime.graph_state import StagedEffects
 from runtime.models import ChangeSet, PendingAction, Trust
 
@@ -102,3 +103,22 @@ class RunContext:
 def text_ref(text: str) -> str:
     """The sha256 a held text is stored under."""
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def input_files(input_dir: Path | None) -> frozenset[str]:
+    """The files given with `--input`, relative to their folder; symlinks refused."""
+    if input_dir is None:
+        return frozenset()
+    if input_dir.exists() and not input_dir.is_dir():
+        raise ConfigError(
+            f"--input {input_dir} is a file, not a folder: put it in a folder and pass that"
+        )
+    if not input_dir.is_dir():
+        raise ConfigError(f"input folder {input_dir} does not exist")
+    files = []
+    for path in sorted(input_dir.rglob("*")):
+        if path.is_symlink():
+            raise ConfigError(f"input {path} is a symlink; inputs must be regular files")
+        if path.is_file():
+            files.append(path.relative_to(input_dir).as_posix())
+    return frozenset(files)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_kill_9_during_commit_then_resume_commits_each_action_once(
 
     listed = run_cli(crash_project, "runs", "list")
     assert listed.returncode == 0
-    assert f"{run_id}  steady     interrupted" in listed.stdout
+    assert re.search(rf"^{run_id}\s+steady\s+interrupted\s", listed.stdout, re.M), listed.stdout
     refused = run_cli(crash_project, "approve", run_id, env={"RUNTIME_OPA_BINARY": str(opa_path)})
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
@@ -161,7 +162,7 @@ def test_resume_refuses_a_run_that_is_still_being_driven(
         busy.stderr.strip()
         == f"error: run {run_id} is running; only an interrupted run (its process died) can be resumed"
     )
-    assert f"{run_id}  steady     running" in listed.stdout
+    assert re.search(rf"^{run_id}\s+steady\s+running\s", listed.stdout, re.M), listed.stdout
     code, doc = cli(crash_project, opa_path, "runs", "resume", run_id)
     assert code == 0 and doc["status"] == "completed"
     assert json.loads(json.dumps(doc))["run_id"] == run_id
