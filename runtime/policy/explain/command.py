@@ -56,28 +56,25 @@ def explain_decision(
         try:
             input_doc = input_document(model, document)
         except DecisionFailure as failure:
-            return ExplainedDecision(
-                entrypoint=entrypoint,
-                outcome=outcome,
-                decision=decision,
-                rules=[],
-                note=f"the policy was not asked: {failure}",
+            return unexplained(
+                entrypoint, outcome, decision, f"the policy was not asked: {failure}"
             )
     if not isinstance(engine, ExplainingEngine):
         note = f"the {engine.name} engine cannot explain decisions"
-        return ExplainedDecision(
-            entrypoint=entrypoint, outcome=outcome, decision=decision, rules=[], note=note
-        )
+        return unexplained(entrypoint, outcome, decision, note)
     try:
         explanation = engine.explain(entrypoint, input_doc)
     except AgentRuntimeError as exc:
-        return ExplainedDecision(
-            entrypoint=entrypoint,
-            outcome=outcome,
-            decision=decision,
-            rules=[],
-            note=f"no explanation: {exc}",
-        )
+        return unexplained(entrypoint, outcome, decision, f"no explanation: {exc}")
     return ExplainedDecision(
         entrypoint=entrypoint, outcome=outcome, decision=decision, rules=explanation.rules
+    )
+
+
+def unexplained(
+    entrypoint: str, outcome: str, decision: dict[str, Any], note: str
+) -> ExplainedDecision:
+    """The decision with no rules listed, and why."""
+    return ExplainedDecision(
+        entrypoint=entrypoint, outcome=outcome, decision=decision, rules=[], note=note
     )
