@@ -98,7 +98,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def guard(debug: bool, action: Callable[[], int]) -> int:
+def guard(debug: bool, action: Callable[[], int], *, drives_run: bool = False) -> int:
     """Run a command body; a known error becomes one line on stderr and its exit code.
     SIGTERM is handled like Ctrl-C, so a run being driven ends `interrupted` (resumable)
     and its sandbox is released on the way out."""
@@ -116,11 +116,12 @@ def guard(debug: bool, action: Callable[[], int]) -> int:
         say(f"error: {first}", stderr=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        say(
-            "interrupted: a run it was driving is left `interrupted`; "
-            "`runtime runs resume RUN` continues it",
-            stderr=True,
+        hint = (
+            ": the run is left `interrupted`; `runtime runs resume RUN` continues it"
+            if drives_run
+            else ""
         )
+        say(f"interrupted{hint}", stderr=True)
         return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
@@ -136,14 +137,17 @@ def guard(debug: bool, action: Callable[[], int]) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def command(group: typer.Typer, name: str, **options: Any) -> Callable[[Any], Any]:
-    """Register `body` (which returns the exit code) as a command behind the one guard."""
+def command(
+    group: typer.Typer, name: str, *, drives_run: bool = False, **options: Any
+) -> Callable[[Any], Any]:
+    """Register `body` (which returns the exit code) as a command behind the one guard;
+    `drives_run` commands say how to resume when they are interrupted."""
 
     def register(body: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(body)
         def run(*args: Any, **kwargs: Any) -> None:
             debug = bool(kwargs.get("debug")) or _globals().debug
-            raise typer.Exit(guard(debug, lambda: body(*args, **kwargs)))
+            raise typer.Exit(guard(debug, lambda: body(*args, **kwargs), drives_run=drives_run))
 
         group.command(name, **options)(run)
         return body

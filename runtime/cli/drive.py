@@ -53,7 +53,7 @@ def _drive(
     return EXIT_BY_STATUS[result.status]
 
 
-@command(root, "exec")
+@command(root, "exec", drives_run=True)
 def exec_command(
     task: Annotated[str, typer.Argument(help="What the team should do.")],
     team: Annotated[str, typer.Option("--team", "-t", help="Team name from agents/.")],
@@ -105,7 +105,7 @@ def _answer(
     )
 
 
-@command(root, "approve")
+@command(root, "approve", drives_run=True)
 def approve_command(
     run_id: str,
     step: Annotated[int | None, typer.Option("--step", help="The step you are approving.")] = None,
@@ -123,7 +123,7 @@ def approve_command(
     )
 
 
-@command(root, "deny")
+@command(root, "deny", drives_run=True)
 def deny_command(
     run_id: str,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit.")],
@@ -141,7 +141,7 @@ def deny_command(
     )
 
 
-@command(runs, "resume")
+@command(runs, "resume", drives_run=True)
 def runs_resume(
     run_id: str,
     as_json: JsonOpt = False,

@@ -189,8 +189,7 @@ def test_stopped_run_is_interrupted_and_resumes(
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode == 130
     assert one_line(stderr) == (
-        "interrupted: a run it was driving is left `interrupted`; "
-        "`runtime runs resume RUN` continues it"
+        "interrupted: the run is left `interrupted`; `runtime runs resume RUN` continues it"
     )
     run_id = last[0]
     [row] = json.loads(run_cli(project, "runs", "list", "--json").stdout)
