@@ -15,14 +15,25 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from runtime.errors import ConfigError
+
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
 def ensure_state_dir(path: Path) -> Path:
-    """Create `path` (and missing parents) 0700; tighten it if it exists with looser bits."""
+    """Create `path` (and missing parents) 0700; tighten it if it exists with looser bits.
+
+    A folder that is not the user's own (another owner, or sticky like /tmp) is refused
+    rather than chmod-ed: it is shared, and tightening it would break the others using it."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    mode = stat.S_IMODE(path.stat().st_mode)
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.geteuid() or mode & stat.S_ISVTX:
+        raise ConfigError(
+            f"state folder {path} is shared (owner uid {info.st_uid}, mode {mode:o}): set "
+            "state_dir to a folder of its own"
+        )
     if mode & 0o077:
         os.chmod(path, mode & PRIVATE_DIR)
     return path

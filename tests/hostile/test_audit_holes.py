@@ -92,6 +92,8 @@ ATTACKS: dict[str, Callable[[Path], None]] = {
     "delete a commits row": lambda db: sql(
         db, "DELETE FROM commits WHERE idempotency_key = 'key-30'"
     ),
+    "delete the signed head": lambda db: db.with_suffix(".head").unlink(),
+    "delete the key": lambda db: db.with_suffix(".key").unlink(),
     "point a commits row at another event": lambda db: sql(
         db, "UPDATE commits SET seq = seq + 1 WHERE idempotency_key = 'key-40'"
     ),
