@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
 from pathlib import Path
@@ -145,3 +146,23 @@ def test_events_of_one_run_in_order_and_commit_lookup(tmp_path: Path) -> None:
     assert not log.has_commit("k1")
     log.append("r1", "commit", {"idempotency_key": "k1"}, agent="coder", step=1)
     assert log.has_commit("k1")
+
+
+def test_state_folder_is_tightened_but_a_shared_one_is_refused(tmp_path: Path) -> None:
+    from runtime.state import ensure_state_dir
+
+    mine = tmp_path / "state"
+    mine.mkdir(mode=0o755)
+    mine.chmod(0o755)
+    ensure_state_dir(mine)
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with pytest.raises(ConfigError) as refused:
+        AuditLog(shared / "audit.db")
+    assert str(refused.value) == (
+        f"state folder {shared} is shared (owner uid {os.geteuid()}, mode 1777): set "
+        "state_dir to a folder of its own"
+    )
+    assert list(shared.iterdir()) == []
