@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from runtime.models import RunResult
 
 root = typer.Typer()
+ByOpt = Annotated[str | None, typer.Option("--by", help="Who answers (default: your user).")]
+StepOpt = Annotated[
+    int | None, typer.Option("--step", help="The step the run waits on (checked if given).")
+]
 runs = typer.Typer()
 
 
@@ -108,10 +112,8 @@ def _answer(
 @command(root, "approve", drives_run=True)
 def approve_command(
     run_id: str,
-    step: Annotated[int | None, typer.Option("--step", help="The step you are approving.")] = None,
-    by: Annotated[
-        str | None, typer.Option("--by", help="Who answers (default: your user).")
-    ] = None,
+    step: StepOpt = None,
+    by: ByOpt = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
@@ -127,10 +129,8 @@ def approve_command(
 def deny_command(
     run_id: str,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit.")],
-    step: Annotated[int | None, typer.Option("--step")] = None,
-    by: Annotated[
-        str | None, typer.Option("--by", help="Who answers (default: your user).")
-    ] = None,
+    step: StepOpt = None,
+    by: ByOpt = None,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
     debug: DebugOpt = False,
