@@ -27,7 +27,7 @@ from runtime.errors import CommitRefused
 from runtime.graph_state import PendingAnswer, PendingCall, RunState
 from runtime.llm import AnswerTurn, HandoffTurn, Model, StopTurn, ToolTurn
 from runtime.models import StepReport, ToolCall
-from runtime.pipeline import Pipeline, RunContext
+from runtime.pipeline import Pipeline, RunContext, Staged
 from runtime.review import ReviewNodes, message, offer, since
 
 
@@ -80,7 +80,7 @@ class GraphBuilder(ReviewNodes):
             "authorize", _route, {**targets, "execute": "execute", "approval": "approval"}
         )
         graph.add_conditional_edges("approval", _route, {**targets, "execute": "execute"})
-        graph.add_edge("execute", "check")
+        graph.add_conditional_edges("execute", _route, {**targets, "check": "check"})
         graph.add_conditional_edges(
             "check", _route, {**targets, "commit": "commit", "escalation": "escalation"}
         )
@@ -236,15 +236,34 @@ class GraphBuilder(ReviewNodes):
         staged = self.pipeline.execute(self.run, call, ctx)
         calls = dict(state.get("calls_so_far", {}))
         calls[call.tool] = calls.get(call.tool, 0) + 1
+        if staged.denied is not None:
+            return {"calls_so_far": calls, **self._memory_denied(state, pending, staged)}
         pending = pending.model_copy(
             update={"effects": staged.effects, "sandbox_id": staged.sandbox_id}
         ).timed(since(started))
         return {
             "pending": pending,
+            "route": "check",
             "calls_so_far": calls,
             "untrusted_fragments": list(self.run.untrusted_fragments),
             "untrusted_sources": list(self.run.untrusted_sources),
         }
+
+    def _memory_denied(
+        self, state: RunState, pending: PendingCall, staged: Staged
+    ) -> dict[str, Any]:
+        """A memory access the tool made (a search, a staged write) was refused by
+        `runtime.memory`: the call is a denial, and nothing it staged commits."""
+        assert staged.denied is not None
+        denied = staged.denied
+        self.pipeline.discard(self.run, pending.call, staged)
+        self.run.staged.pop(pending.call.step, None)
+        self.pipeline.release_held(self.run, pending, staged)
+        report = self._report(
+            pending, "deny", denied.reasons, None, staged.sandbox_id, denied.alternatives
+        )
+        text = f"denied by policy: {'; '.join(denied.reasons)}" + offer(denied.alternatives)
+        return self._refused(state, pending, report, text, "; ".join(denied.reasons))
 
     def _lost(self, pending: PendingCall) -> dict[str, Any]:
         text = (

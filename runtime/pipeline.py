@@ -9,10 +9,10 @@ the stages, their audit events and the staging of effects; `runtime/graph.py` on
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.check_commit import CheckAndCommit
-from runtime.errors import ExecutorCrashed, SandboxError, UserError
+from runtime.errors import ExecutorCrashed, PolicyDenied, SandboxError, UserError
 from runtime.graph_state import MemoryWrite, PendingCall, StagedEffects, digest_args
 from runtime.models import (
     Action,
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from runtime.tools import ToolRegistry
 
 __all__ = ["Pipeline", "RunContext", "Staged", "digest_args"]
-
-MEMORY_TOOLS = {"memory.put": "write", "memory.search": "read"}
 
 
 class Pipeline(CheckAndCommit):
@@ -142,8 +140,6 @@ class Pipeline(CheckAndCommit):
             ),
         )
         decision = self.authorizer.authorize(policy_input)
-        if decision.outcome == "allow" and call.tool in MEMORY_TOOLS:
-            decision = self._authorize_memory(run, call, subject, decision)
         self.audit.append(
             run.run_id,
             "decision",
@@ -165,20 +161,23 @@ class Pipeline(CheckAndCommit):
         )
         return decision
 
-    def _authorize_memory(
-        self, run: RunContext, call: ToolCall, subject: Subject, tool_decision: Decision
+    def authorize_memory(
+        self, run: RunContext, agent: str, operation: Literal["read", "write"], namespace: str
     ) -> Decision:
-        namespace = call.args.get("namespace") or f"{run.tenant}/{call.agent}"
-        access = MemoryAccessInput(
-            subject=subject,
-            operation="write" if MEMORY_TOOLS[call.tool] == "write" else "read",
-            namespace=namespace,
-            run_id=run.run_id,
+        """The `runtime.memory` decision for one access, asked where memory is used (the
+        search service a tool calls, each staged write), whatever the tool is called."""
+        subject = Subject(
+            agent=agent,
+            team=run.team.name,
+            roles=run.team.agent(agent).roles,
+            tenant=run.tenant,
         )
-        memory_decision = self.authorizer.authorize_memory(access)
-        if memory_decision.outcome == "allow":
-            return tool_decision
-        return memory_decision
+        access = MemoryAccessInput(
+            subject=subject, operation=operation, namespace=namespace, run_id=run.run_id
+        )
+        decision = self.authorizer.authorize_memory(access)
+        run.memory_access.append((operation, namespace, decision))
+        return decision
 
     # ------------------------------------------------------------------ 3. execute
 
@@ -186,6 +185,9 @@ class Pipeline(CheckAndCommit):
         """What the tool may use for this call: the run's box, memory search, its inputs."""
 
         def search(namespace: str, query: str, k: int) -> list[dict[str, Any]]:
+            decision = self.authorize_memory(run, call.agent, "read", namespace)
+            if decision.outcome != "allow":
+                raise PolicyDenied("; ".join(decision.reasons), decision)
             return [
                 {
                     "text": r.text,
@@ -213,6 +215,7 @@ class Pipeline(CheckAndCommit):
         started = time.perf_counter()
         sandbox: Sandbox | None = None
         changes = ChangeSet()
+        run.memory_access.clear()
         try:
             args = tool.parse_args(call.args)
             before: dict[str, Any] = {}
@@ -229,6 +232,11 @@ class Pipeline(CheckAndCommit):
             outcome = ToolOutcome(result=f"error: {exc}", ok=False)
             if sandbox is not None:
                 changes = changeset.diff(before, sandbox.snapshot())
+        except PolicyDenied as exc:
+            outcome = ToolOutcome(result=f"denied by policy: {exc}", ok=False)
+        for write in outcome.memory_writes:
+            self.authorize_memory(run, call.agent, "write", write.namespace)
+        denied = next((d for _, _, d in run.memory_access if d.outcome != "allow"), None)
         exec_ms = (time.perf_counter() - started) * 1000
         if outcome.trust == Trust.UNTRUSTED:
             run.remember_untrusted(outcome.source, outcome.untrusted_text())  # per-field trust
@@ -254,6 +262,7 @@ class Pipeline(CheckAndCommit):
             sandbox_id=sandbox.id if sandbox else None,
             exec_ms=exec_ms,
             args_tainted=args_tainted,
+            denied=denied,
         )
         result = outcome.exec_result
         self.audit.append(
@@ -272,6 +281,16 @@ class Pipeline(CheckAndCommit):
                 "source": outcome.source,
                 "changes": [c.model_dump(mode="json") for c in changes.changes],
                 "memory_writes": len(texts),
+                "memory_access": [
+                    {
+                        "operation": operation,
+                        "namespace": namespace,
+                        "decision": decision.outcome,
+                        "reasons": decision.reasons,
+                        "policy_version": decision.policy_version,
+                    }
+                    for operation, namespace, decision in run.memory_access
+                ],
             },
             agent=call.agent,
             step=call.step,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ConfigError
 from runtime.graph_state import StagedEffects
-from runtime.models import ChangeSet, PendingAction, Trust
+from runtime.models import ChangeSet, Decision, PendingAction, Trust
 
 if TYPE_CHECKING:
     from runtime.agents import Team
@@ -35,6 +35,7 @@ class Staged:
     sandbox_id: str | None
     exec_ms: float
     args_tainted: bool = False
+    denied: Decision | None = None  # a memory access the policy refused: nothing commits
     contents: dict[str, bytes] | None = None  # changed files' bytes, read once by check
     actions: list[PendingAction] | None = None  # built once by check, reused by commit
 
@@ -66,6 +67,8 @@ class RunContext:
     staged: dict[int, Staged] = field(default_factory=dict)
     untrusted_fragments: list[str] = field(default_factory=list)
     untrusted_sources: list[str] = field(default_factory=list)
+    # The memory decisions of the call being executed: (operation, namespace, decision).
+    memory_access: list[tuple[str, str, Decision]] = field(default_factory=list)
 
     def label_args(self, args: dict[str, Any]) -> dict[str, Trust]:
         """An argument is untrusted when it carries a line of untrusted content seen so far."""
