@@ -5,19 +5,26 @@ package `runtime.safety`, wired by the pipeline through the policy engine), the 
 of their answer, and the built-in default rules used when no rules are wired (the same
 rules as the Rego package over the same data; tests/conformance keeps them equal). Every
 failure fails closed: a detector or the rules raising, or rules answering something
-malformed, turns into `block` with a reason that says why and no alternative. Never
-commits, sends or writes anything.
+malformed, turns into `block` with a reason that says why and no alternative.
+
+Owns too what holds whatever the rules say: the check's deadline (a check still running
+at `deadline_s` stops and blocks, or escalates if so configured), the scan in bounded
+chunks (so the deadline is looked at often and no detector sees more than CHUNK_CHARS at
+once), and `redact` on what cannot be redacted in place (a name, a link target, a binary
+or encoded file) turning into block (or escalate). Locations never carry a matched value:
+a name holding a finding is stored by its safe name. Never commits, sends or writes
+anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from runtime.models import (
-    ContentItem,
     Finding,
     PendingAction,
     PendingKind,
@@ -27,9 +34,17 @@ from runtime.models import (
 )
 from runtime.safety.base import Detector
 from runtime.safety.detectors import default_detectors
-from runtime.safety.redact import redact
+from runtime.safety.items import UNREDACTABLE_PREFIXES, redactable, unchecked
+from runtime.safety.redact import marker, redact, value_hash
 
 Rules = Callable[[dict[str, Any]], Mapping[str, Any]]
+Fallback = Literal["block", "escalate"]
+
+# The deadline is looked at before each detector runs on each chunk of an item; a chunk
+# is small enough that every detector gets through it in well under a second.
+DEFAULT_DEADLINE_S = 20.0
+CHUNK_CHARS = 65_536
+CHUNK_OVERLAP = 4_096  # a secret or phrase up to this long lies whole in some chunk
 
 VERDICTS: frozenset[str] = frozenset(get_args(VerdictKind))
 SIDE_EFFECTING_KINDS = frozenset(
@@ -213,24 +228,122 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-class Checker:
-    """A SafetyChecker: detectors in order over every item, then the rules decide."""
+class _DeadlinePassed(Exception):
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__("the safety check ran past its deadline")
+        self.findings = findings
 
-    def __init__(self, detectors: Sequence[Detector], rules: Rules | None = None) -> None:
+
+def chunks(text: str) -> Iterator[tuple[int, str]]:
+    """`text` in pieces of at most CHUNK_CHARS, each with its offset; pieces overlap by up to
+    CHUNK_OVERLAP and are cut after a line break where there is one."""
+    if len(text) <= CHUNK_CHARS:
+        yield 0, text
+        return
+    start = 0
+    while True:
+        end = min(start + CHUNK_CHARS, len(text))
+        if end < len(text):
+            line_break = text.rfind("\n", start + CHUNK_CHARS // 2, end)
+            end = line_break + 1 if line_break != -1 else end
+        yield start, text[start:end]
+        if end >= len(text):
+            return
+        next_start = end - CHUNK_OVERLAP
+        line_break = text.find("\n", next_start, end - 1)
+        start = line_break + 1 if line_break != -1 else next_start
+
+
+def _shifted(finding: Finding, offset: int) -> Finding:
+    if not offset:
+        return finding
+    return finding.model_copy(update={"start": finding.start + offset, "end": finding.end + offset})
+
+
+def _unchecked_finding(location: str) -> Finding:
+    return Finding(
+        type="unchecked_content",
+        detector="safety",
+        location=location,
+        start=0,
+        end=0,
+        severity="critical",
+        value_hash=value_hash(""),
+    )
+
+
+def _safe_locations(action: PendingAction, findings: list[Finding]) -> list[Finding]:
+    """Findings whose locations hold no matched value: a value found in a name (or a link
+    target) is replaced by its marker in every location, which then names the file safely."""
+    names = {
+        item.location: item.text
+        for item in action.items
+        if item.location.startswith(UNREDACTABLE_PREFIXES)
+    }
+    hidden = {
+        names[f.location][f.start : f.end]: marker(f) for f in findings if f.location in names
+    }
+    hidden.pop("", None)
+    if not hidden:
+        return findings
+    ordered = sorted(hidden.items(), key=lambda pair: -len(pair[0]))
+    cleaned: dict[str, str] = {}
+    for location in {f.location for f in findings}:
+        safe = location
+        for value, replacement in ordered:
+            safe = safe.replace(value, replacement)
+        cleaned[location] = safe
+    return [f.model_copy(update={"location": cleaned[f.location]}) for f in findings]
+
+
+class Checker:
+    """A SafetyChecker: detectors in order over every item, then the rules decide.
+
+    `deadline_s` bounds the scan (None: no deadline); `on_timeout` is the verdict when it
+    passes, `on_unredactable` the verdict that replaces `redact` when a finding sits where
+    redaction cannot reach. Both fail closed by default (`block`); `escalate` hands the
+    action to a person instead.
+    """
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        rules: Rules | None = None,
+        *,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
+        on_timeout: Fallback = "block",
+        on_unredactable: Fallback = "block",
+    ) -> None:
         self._detectors = tuple(detectors)
         self._rules = rules
+        self._deadline_s = deadline_s
+        self._on_timeout: Fallback = on_timeout
+        self._on_unredactable: Fallback = on_unredactable
 
-    def scan(self, action: PendingAction) -> list[Finding]:
-        """Every finding of every detector over every item, items in order."""
-        findings: list[Finding] = []
+    def scan(self, action: PendingAction, deadline: float | None = None) -> list[Finding]:
+        """Every finding of every detector over every item, items in order, chunk by chunk;
+        `_DeadlinePassed` (with the findings so far) once `deadline` (monotonic) passes."""
+        found: dict[tuple[str, str, str, int, int], Finding] = {}
         for item in action.items:
-            for detector in self._detectors:
-                findings.extend(detector.scan(item.location, item.text))
-        return findings
+            if unchecked(item.location):
+                finding = _unchecked_finding(item.location)
+                found[(finding.type, finding.detector, item.location, 0, 0)] = finding
+                continue
+            for offset, chunk in chunks(item.text):
+                for detector in self._detectors:
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise _DeadlinePassed(list(found.values()))
+                    for finding in detector.scan(item.location, chunk):
+                        f = _shifted(finding, offset)
+                        found.setdefault((f.type, f.detector, f.location, f.start, f.end), f)
+        return list(found.values())
 
     def check(self, action: PendingAction) -> Verdict:
+        deadline = None if self._deadline_s is None else time.monotonic() + self._deadline_s
         try:
-            findings = self.scan(action)
+            findings = _safe_locations(action, self.scan(action, deadline))
+        except _DeadlinePassed as passed:
+            return self._timed_out(_safe_locations(action, passed.findings))
         except Exception as exc:
             return _fail_closed(f"a detector failed: {_error_text(exc)}")
         document = rules_input(action, findings)
@@ -239,25 +352,43 @@ class Checker:
             verdict, reasons, alternatives = _validated(rules(document))
         except Exception as exc:
             return _fail_closed(f"safety rules failed: {_error_text(exc)}", findings)
+        stuck = [f for f in findings if not redactable(f.location)]
+        if verdict == "redact" and stuck:
+            verdict = self._on_unredactable
+            reasons = [
+                f"{verdict}: cannot be redacted in place (a name, a link target, or a binary "
+                f"or encoded file): {f.type} ({f.severity}) in {f.location}"
+                for f in stuck
+            ]
         return Verdict(
             verdict=verdict, findings=findings, reasons=reasons, alternatives=alternatives
         )
 
+    def _timed_out(self, findings: list[Finding]) -> Verdict:
+        why = (
+            f"the safety check did not finish within {self._deadline_s:g} s: raise "
+            "safety_deadline_s or write the content in smaller files"
+        )
+        if self._on_timeout == "escalate":
+            return Verdict(verdict="escalate", findings=findings, reasons=[f"escalate ({why})"])
+        return _fail_closed(why, findings)
+
     def redact(self, text: str, findings: list[Finding]) -> str:
         return redact(text, findings)
 
-    def redact_action(self, action: PendingAction, findings: Sequence[Finding]) -> PendingAction:
-        """A copy of `action` with each item's findings (matched by location) redacted."""
-        items = [
-            ContentItem(
-                location=item.location,
-                text=redact(item.text, [f for f in findings if f.location == item.location]),
-            )
-            for item in action.items
-        ]
-        return action.model_copy(update={"items": items})
 
-
-def default_checker(rules: Rules | None = None) -> Checker:
+def default_checker(
+    rules: Rules | None = None,
+    *,
+    deadline_s: float | None = DEFAULT_DEADLINE_S,
+    on_timeout: Fallback = "block",
+    on_unredactable: Fallback = "block",
+) -> Checker:
     """A checker with the built-in detectors; `rules` None means the built-in default rules."""
-    return Checker(default_detectors(), rules)
+    return Checker(
+        default_detectors(),
+        rules,
+        deadline_s=deadline_s,
+        on_timeout=on_timeout,
+        on_unredactable=on_unredactable,
+    )

@@ -1,33 +1,39 @@
 """Injection detector: text that tries to command the agent, and characters meant to hide.
 
-Owns two families. Hidden characters (zero-width, bidi overrides and isolates, Unicode tag
-characters) are reported where they sit, except the benign uses: a byte-order mark at the
-very start, a zero-width joiner inside an emoji sequence, tag characters of a flag emoji.
-Phrases (instruction overrides, role hijacks, role-switch markers, tool-call look-alikes,
-exfiltration requests, concealment) are matched on a normalised copy of the text (NFKC,
-hidden characters removed, common Cyrillic/Greek homoglyphs folded to Latin), so that
-obfuscation does not evade them; each match is mapped back to offsets in the original text.
+Owns two families. Hidden characters (every format character, Unicode category Cf: zero
+width, bidi controls, soft hyphen, invisible operators, tags; plus the Hangul fillers and
+the other invisible letters listed in `confusables.py`) are reported where they sit, except
+the benign uses: a byte-order mark at the very start, joiners and presentation selectors
+inside an emoji sequence, one variation selector after a visible character, ZWJ/ZWNJ
+between letters of scripts that spell with them, a direction mark beside right-to-left
+text, tag characters of a flag emoji. Phrases (instruction overrides, role hijacks,
+role-switch markers, tool-call look-alikes, exfiltration requests, concealment) are matched
+on a normalised copy of the text (NFKC, hidden characters removed, TR39 look-alikes folded
+to Latin), so that obfuscation does not evade them; each match is mapped back to offsets in
+the original text.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from runtime.models import Finding, Severity
+from runtime.safety.detectors.confusables import (
+    CONFUSABLES,
+    VARIATION_SELECTORS,
+    invisible_characters,
+)
 from runtime.safety.redact import value_hash
 
-_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_TAG_RANGE = range(0xE0000, 0xE0080)
 _BLACK_FLAG = "\U0001f3f4"
 _CANCEL_TAG = "\U000e007f"
-
-_HOMOGLYPHS = str.maketrans(
-    "аеорсухіјѕԁӏАВЕКМНОРСТХУІЈЅαεορτυχνΑΒΕΗΙΚΜΝΟΡΤΥΧ",
-    "aeopcyxijsdlABEKMHOPCTXYIJSaeoptuxvABEHIKMNOPTYX",
-)
+_ZERO_WIDTH_JOINERS = frozenset("\u200c\u200d")
+_DIRECTION_MARKS = frozenset("\u200e\u200f\u061c")
+_HIDDEN_CHARS = frozenset(invisible_characters())
+_HIDDEN_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(_HIDDEN_CHARS)) + "]+")
+_ASCII_OR_NOT = re.compile(r"[\x00-\x7f]+|[^\x00-\x7f]+")
 
 _W = r"\s+"  # any whitespace, line breaks included: a phrase split over lines still counts
 _OVERRIDE_VERB = (
@@ -143,15 +149,44 @@ _PHRASES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 SEVERITY: Severity = "high"
 
+_OVERRIDE_VERBS = ("ignore", "disregard", "forget", "override", "bypass", "discard", "abandon")
+# Words each phrase pattern cannot match without (lower case, on the normalised text): a
+# chunk holding none of them skips that pattern, so text with nothing to find (a run of
+# NUL characters, base64) costs a few substring scans instead of ten regex scans.
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "instruction_override": (*_OVERRIDE_VERBS, "attention", "instruction"),
+    "role_hijack": ("you", "from", "act", "behave", "pretend"),
+    "prompt_exfiltration": ("system", "instruction"),
+    "exfiltration": ("@", "http"),
+    "concealment": ("user", "human", "operator"),
+    "role_marker": ("<|", "inst]", "sys>>", "system", "assistant", "developer", "instruction"),
+    "tool_call_spoof": ("<", '"'),
+}
+
 
 def is_hidden_char(char: str) -> bool:
-    """Zero-width, bidi control and Unicode tag characters."""
-    return char in _ZERO_WIDTH or char in _BIDI or ord(char) in _TAG_RANGE
+    """Every format character (Unicode category Cf: zero-width, bidi controls, soft hyphen,
+    invisible operators, tags, ...), the Hangul fillers and the other invisible letters of
+    `confusables.invisible_characters`, variation selectors included."""
+    return char in _HIDDEN_CHARS
 
 
 def _is_emoji(char: str) -> bool:
     code = ord(char)
     return code >= 0x1F000 or 0x2600 <= code <= 0x27BF or code == 0xFE0F
+
+
+def _joins_letters(char: str) -> bool:
+    # Scripts whose spelling needs ZWJ/ZWNJ (Hebrew, Arabic, Syriac, Indic, Tibetan, Myanmar,
+    # Khmer, Arabic presentation forms), or a direction mark beside right-to-left text.
+    code = ord(char)
+    return (
+        0x0590 <= code <= 0x0DFF
+        or 0x0F00 <= code <= 0x109F
+        or 0x1780 <= code <= 0x17FF
+        or 0xFB1D <= code <= 0xFDFF
+        or 0xFE70 <= code <= 0xFEFE
+    )
 
 
 def _benign_hidden(text: str, start: int, end: int) -> bool:
@@ -160,8 +195,18 @@ def _benign_hidden(text: str, start: int, end: int) -> bool:
         return True
     before = text[start - 1] if start else ""
     after = text[end] if end < len(text) else ""
-    if run == "\u200d" and before and after and _is_emoji(before) and _is_emoji(after):
+    # An emoji sequence: ZWJ and presentation selectors between two emoji.
+    emoji_around = bool(before and after) and _is_emoji(before) and _is_emoji(after)
+    if emoji_around and set(run) <= {"\u200d", "\ufe0e", "\ufe0f"}:
         return True
+    # One variation selector after a visible character (emoji or ideographic variants);
+    # a run of them can carry smuggled bytes and is reported.
+    if len(run) == 1 and run in VARIATION_SELECTORS and before and not is_hidden_char(before):
+        return True
+    if run in _ZERO_WIDTH_JOINERS and before and after:
+        return _joins_letters(before) and _joins_letters(after)
+    if run in _DIRECTION_MARKS and (before or after):
+        return any(bool(c) and _joins_letters(c) for c in (before, after))
     # Subdivision flags: U+1F3F4, lowercase tag letters, U+E007F.
     return (
         before == _BLACK_FLAG
@@ -171,32 +216,42 @@ def _benign_hidden(text: str, start: int, end: int) -> bool:
 
 
 def _hidden_runs(text: str) -> Iterator[tuple[int, int]]:
-    start: int | None = None
-    for index, char in enumerate(text):
-        if is_hidden_char(char):
-            if start is None:
-                start = index
-        elif start is not None:
-            yield start, index
-            start = None
-    if start is not None:
-        yield start, len(text)
+    if text.isascii():
+        return  # every hidden character is outside ASCII
+    for match in _HIDDEN_RUN.finditer(text):
+        yield match.start(), match.end()
 
 
-def normalise(text: str) -> tuple[str, list[int]]:
-    """NFKC, hidden characters removed, homoglyphs folded; and for each output character
-    the offset of the original character it came from."""
+def _fold(char: str) -> str:
+    """NFKC (fullwidth, mathematical and other compatibility forms to their letters), then
+    look-alikes from other scripts to the Latin letter they imitate (TR39 confusables)."""
+    return "".join(
+        CONFUSABLES.get(ord(out), out)
+        for out in unicodedata.normalize("NFKC", char)
+        if not is_hidden_char(out)
+    )
+
+
+def normalise(text: str) -> tuple[str, Sequence[int]]:
+    """NFKC, hidden characters removed, look-alikes folded; and for each output character
+    the offset of the original character it came from. ASCII stretches are copied as they
+    are (nothing in them to fold), so the cost is in the non-ASCII characters only."""
+    if text.isascii():
+        return text, range(len(text))
     pieces: list[str] = []
     origin: list[int] = []
-    for index, char in enumerate(text):
-        if is_hidden_char(char):
+    for segment in _ASCII_OR_NOT.finditer(text):
+        if segment.group().isascii():
+            pieces.append(segment.group())
+            origin.extend(range(segment.start(), segment.end()))
             continue
-        folded = unicodedata.normalize("NFKC", char).translate(_HOMOGLYPHS)
-        for out in folded:
-            if is_hidden_char(out):
+        for index in range(segment.start(), segment.end()):
+            char = text[index]
+            if is_hidden_char(char):
                 continue
-            pieces.append(out)
-            origin.append(index)
+            folded = _fold(char)
+            pieces.append(folded)
+            origin.extend([index] * len(folded))
     return "".join(pieces), origin
 
 
@@ -226,7 +281,10 @@ class InjectionDetector:
 
     def _phrase_spans(self, text: str) -> Iterator[tuple[str, int, int]]:
         normalised, origin = normalise(text)
+        lowered = normalised.lower()
         for kind, pattern in _PHRASES:
+            if not any(word in lowered for word in _NEEDS[kind]):
+                continue
             for match in pattern.finditer(normalised):
                 if match.end() == match.start():
                     continue

@@ -159,8 +159,10 @@ def _emails(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _token_before(text: str, index: int) -> str:
+    # At most 256 chars back: a URL scheme sits close to its user part, and a long line of
+    # addresses must not be walked back to its start for every one of them.
     start = index
-    while start > 0 and not text[start - 1].isspace():
+    while start > max(0, index - 256) and not text[start - 1].isspace():
         start -= 1
     return text[start:index]
 
@@ -225,12 +227,16 @@ class PiiDetector:
 
     def scan(self, location: str, text: str) -> list[Finding]:
         findings: list[Finding] = []
-        claimed: list[tuple[int, int]] = []
+        claimed = bytearray(len(text))  # 1 where a stronger type already sits
+        has_digit = any(digit in text for digit in "0123456789")
         for kind, finder in _FINDERS:
+            # Cheap plain-substring tests first: every type needs an `@` or a digit.
+            if (kind == "email" and "@" not in text) or (kind != "email" and not has_digit):
+                continue
             for start, end in finder(text):
-                if kind == "phone" and any(s < end and start < e for s, e in claimed):
+                if kind == "phone" and any(claimed[start:end]):
                     continue
-                claimed.append((start, end))
+                claimed[start:end] = b"\x01" * (end - start)
                 findings.append(
                     Finding(
                         type=kind,

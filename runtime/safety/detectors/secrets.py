@@ -10,7 +10,10 @@ detect-secrets' own false-positive heuristics (UUIDs, sequential strings, templa
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +52,10 @@ from runtime.safety.redact import value_hash
 # so that words, paths and identifiers do not qualify.
 ENTROPY_LIMIT = 4.5
 UNQUOTED_MIN_LENGTH = 32
+# Lines longer than this are scanned in overlapping windows, so a plugin's regex never runs
+# over one huge line: a secret up to WINDOW_OVERLAP chars long lies whole in some window.
+LINE_WINDOW = 8192
+WINDOW_OVERLAP = 1024
 
 _TYPE_BY_PLUGIN: dict[str, str] = {
     "Private Key": "private_key",
@@ -84,11 +91,17 @@ _DEFAULT_SEVERITY: Severity = "high"
 # When one hit lies inside another, the more specific one names the span (lower rank wins).
 _GENERIC_RANK = {"password": 1, "secret_assignment": 2, "high_entropy_string": 3}
 
+# A line of nothing but spaces and control characters (a run of NUL bytes) holds no secret.
+_BLANK = "".join(chr(code) for code in range(0x21)) + "\x7f"
+# Every keyword of detect-secrets' KeywordDetector contains one of these (lower case); a
+# line without any is not given to its slow patterns.
+_KEYWORD_STEMS = ("key", "pass", "pwd", "secret", "contrase")
 _AWS_KEY_ID = re.compile(r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}")
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _BASE64_LINE = re.compile(r"[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*\r?$")
-_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-.+/=]*")
+# A JWT signature is well under 1 KB; the cap keeps a run of tokens on one line linear.
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-.+/=]{0,2048}")
 _UNQUOTED_CANDIDATE = re.compile(
     rf"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/]{{{UNQUOTED_MIN_LENGTH},}}={{0,2}}(?![A-Za-z0-9+/=_\-])"
 )
@@ -204,9 +217,11 @@ class SecretsDetector:
 
     def scan(self, location: str, text: str) -> list[Finding]:
         hits: set[_Hit] = set()
+        keys = _PemIndex(text)
         for offset, line in _lines(text):
-            if line.strip():
-                hits.update(self._line_hits(text, offset, line))
+            if line.strip(_BLANK):
+                for start, window in _windows(line):
+                    hits.update(self._line_hits(keys, offset + start, window))
         return [
             Finding(
                 type=hit.type,
@@ -222,7 +237,7 @@ class SecretsDetector:
 
     # ------------------------------------------------------------------ per line
 
-    def _line_hits(self, text: str, offset: int, line: str) -> Iterator[_Hit]:
+    def _line_hits(self, keys: _PemIndex, offset: int, line: str) -> Iterator[_Hit]:
         for plugin in self._plugins:
             plugin_type = str(plugin.secret_type)
             values = set(_analyze(plugin, line))
@@ -235,27 +250,30 @@ class SecretsDetector:
                 for index in _occurrences(line, value):
                     length = max(len(value), prefix_ends.get(index, 0) - index)
                     yield self._typed_hit(
-                        plugin_type, text, offset + index, line[index : index + length]
+                        plugin_type, keys, offset + index, line[index : index + length]
                     )
         yield from self._keyword_hits(offset, line)
         for match in _AUTHORIZATION_HEADER.finditer(line):
             yield _Hit("http_authorization", offset + match.start(1), offset + match.end(1))
         yield from self._entropy_hits(offset, line)
 
-    def _typed_hit(self, plugin_type: str, text: str, start: int, value: str) -> _Hit:
+    def _typed_hit(self, plugin_type: str, keys: _PemIndex, start: int, value: str) -> _Hit:
         end = start + len(value)
         if plugin_type == "AWS Access Key":
             kind = "aws_access_key" if _AWS_KEY_ID.fullmatch(value) else "aws_secret_key"
             return _Hit(kind, start, end)
         if plugin_type == "Private Key":
-            return _Hit("private_key", *_private_key_span(text, start))
+            return _Hit("private_key", *keys.span(start))
         if plugin_type == "JSON Web Token":
             # The plugin's pattern stops before the signature; the signature is secret too.
-            tail = _TOKEN_TAIL.match(text, end)
+            tail = _TOKEN_TAIL.match(keys.text, end)
             return _Hit("jwt", start, tail.end() if tail else end)
         return _Hit(_TYPE_BY_PLUGIN.get(plugin_type, "secret"), start, end)
 
     def _keyword_hits(self, offset: int, line: str) -> Iterator[_Hit]:
+        lowered = line.lower()
+        if not any(stem in lowered for stem in _KEYWORD_STEMS):
+            return
         if heuristic.is_indirect_reference(line):
             return
         values = self._keyword.analyze_string(line, CONFIG_DENYLIST_REGEX_TO_GROUP)
@@ -282,7 +300,7 @@ class SecretsDetector:
             m.group(0) for m in _UNQUOTED_CANDIDATE.finditer(line) if _mixed_classes(m.group(0))
         )
         for value in candidates:
-            if self._entropy.calculate_shannon_entropy(value) <= self._entropy_limit:
+            if shannon_entropy(value) <= self._entropy_limit:
                 continue
             if _is_false_positive(value, line, self._entropy) or _SRI_VALUE.match(value):
                 continue
@@ -290,6 +308,15 @@ class SecretsDetector:
                 if _INTEGRITY_PREFIX.search(line, max(0, index - 7), index):
                     continue
                 yield _Hit("high_entropy_string", offset + index, offset + index + len(value))
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character, as detect-secrets' `calculate_shannon_entropy` computes it for a
+    string of its base64 alphabet (every candidate here is one), counted in one pass."""
+    if not value:
+        return 0.0
+    length = len(value)
+    return -sum(n / length * math.log2(n / length) for n in Counter(value).values())
 
 
 def _analyze(plugin: BasePlugin, line: str) -> Iterator[str]:
@@ -327,45 +354,101 @@ def _mixed_classes(value: str) -> bool:
     )
 
 
-def _private_key_span(text: str, hit_start: int) -> tuple[int, int]:
-    """The whole key block: from its BEGIN line to its END line, or to the end of the body."""
-    line_start = text.rfind("\n", 0, hit_start) + 1
-    begin = _PEM_BEGIN.search(text, line_start)
-    start = begin.start() if begin and begin.start() <= hit_start + 16 else line_start
-    end_marker = _PEM_END.search(text, start)
-    if end_marker:
-        return start, end_marker.end()
-    # No END line (truncated key): take the base64 body that follows the header.
-    end = text.find("\n", hit_start)
-    end = len(text) if end == -1 else end
-    while end < len(text):
-        next_end = text.find("\n", end + 1)
-        next_end = len(text) if next_end == -1 else next_end
-        if not _BASE64_LINE.match(text[end + 1 : next_end]):
-            break
-        end = next_end
-    return start, end
+def _windows(line: str) -> Iterator[tuple[int, str]]:
+    """The line itself, or overlapping windows of a line longer than LINE_WINDOW."""
+    if len(line) <= LINE_WINDOW:
+        yield 0, line
+        return
+    step = LINE_WINDOW - WINDOW_OVERLAP
+    for start in range(0, len(line), step):
+        yield start, line[start : start + LINE_WINDOW]
+        if start + LINE_WINDOW >= len(line):
+            return
+
+
+class _PemIndex:
+    """Where private key blocks end, found once per text: finding each key's block must not
+    search the rest of the text again for every header (a file of headers would be
+    quadratic)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._ends: list[tuple[int, int]] | None = None
+        self._body_ends: dict[int, int] = {}
+        self._newlines: list[int] | None = None
+
+    def span(self, hit_start: int) -> tuple[int, int]:
+        """The whole key block: from its BEGIN line to its END line, or to the end of the
+        base64 body of a truncated key."""
+        text = self.text
+        near = max(0, hit_start - 64)
+        window_start = max(near, text.rfind("\n", near, hit_start) + 1)
+        begin = _PEM_BEGIN.search(text, window_start, hit_start + 64)
+        start = begin.start() if begin and begin.start() <= hit_start + 16 else window_start
+        end_marker = self._end_after(start)
+        if end_marker is not None:
+            return start, end_marker
+        return start, self._body_end(hit_start)
+
+    def _end_after(self, start: int) -> int | None:
+        if self._ends is None:
+            self._ends = [(m.start(), m.end()) for m in _PEM_END.finditer(self.text)]
+        index = bisect.bisect_left(self._ends, (start, -1))
+        return self._ends[index][1] if index < len(self._ends) else None
+
+    def _body_end(self, hit_start: int) -> int:
+        # No END line (truncated key): take the base64 body that follows the header line.
+        text = self.text
+        end = self._line_end(hit_start)
+        if end in self._body_ends:
+            return self._body_ends[end]
+        line_end = end
+        while end < len(text):
+            next_end = text.find("\n", end + 1)
+            next_end = len(text) if next_end == -1 else next_end
+            if not _BASE64_LINE.match(text[end + 1 : next_end]):
+                break
+            end = next_end
+        self._body_ends[line_end] = end
+        return end
+
+    def _line_end(self, position: int) -> int:
+        if self._newlines is None:
+            self._newlines = [m.start() for m in re.finditer("\n", self.text)]
+        index = bisect.bisect_left(self._newlines, position)
+        return self._newlines[index] if index < len(self._newlines) else len(self.text)
 
 
 def _rank(hit: _Hit) -> int:
     return _GENERIC_RANK.get(hit.type, 0)
 
 
+_RANKS = range(max(_GENERIC_RANK.values()) + 1)
+
+
 def _most_specific(hits: set[_Hit]) -> list[_Hit]:
     """Drop hits lying inside another hit that names them better: a specific type beats a
-    keyword assignment, which beats raw entropy; at equal rank the wider span wins."""
-    kept = [
-        hit
-        for hit in hits
-        if not any(
-            other != hit
-            and other.start <= hit.start
-            and hit.end <= other.end
-            and (
-                _rank(other) < _rank(hit)
-                or (_rank(other) == _rank(hit) and other.end - other.start > hit.end - hit.start)
-            )
-            for other in hits
-        )
-    ]
+    keyword assignment, which beats raw entropy; at equal rank the wider span wins.
+
+    One sweep over the hits by start (n log n, not all pairs: a file of base64 lines has a
+    hit per line). For each rank it keeps the furthest end among hits that start earlier;
+    hits that start at the same place are compared within their group.
+    """
+    by_start: dict[int, list[_Hit]] = {}
+    for hit in hits:
+        by_start.setdefault(hit.start, []).append(hit)
+    reach_before = [-1 for _ in _RANKS]  # furthest end of a hit starting earlier, by rank
+    kept: list[_Hit] = []
+    for start in sorted(by_start):
+        group = by_start[start]
+        reach_here = [-1 for _ in _RANKS]
+        for hit in group:
+            reach_here[_rank(hit)] = max(reach_here[_rank(hit)], hit.end)
+        for hit in group:
+            rank = _rank(hit)
+            better = any(max(reach_before[r], reach_here[r]) >= hit.end for r in range(rank))
+            wider = reach_before[rank] >= hit.end or reach_here[rank] > hit.end
+            if not (better or wider):
+                kept.append(hit)
+        reach_before = [max(a, b) for a, b in zip(reach_before, reach_here, strict=True)]
     return sorted(kept, key=lambda h: (h.start, h.end, h.type))
