@@ -17,6 +17,7 @@ from runtime.graph_state import MemoryWrite, PendingCall
 from runtime.models import (
     ChangeSet,
     ContentItem,
+    Effect,
     FileChange,
     Finding,
     MemoryProvenance,
@@ -27,6 +28,7 @@ from runtime.models import (
     Verdict,
 )
 from runtime.run_context import RunContext, Staged, text_ref
+from runtime.safety.items import changeset_items, safe_name
 from runtime.sandbox import changeset
 
 if TYPE_CHECKING:
@@ -34,6 +36,11 @@ if TYPE_CHECKING:
     from runtime.memory.base import MemoryStore
     from runtime.safety.base import SafetyChecker
     from runtime.sandbox.base import CommitCaps
+    from runtime.tools import Tool
+
+
+# Effects whose host-side tools are checked before they run: they send content out.
+OUTWARD = frozenset({Effect.EXTERNAL, Effect.EGRESS})
 
 
 class CheckAndCommit:
@@ -58,15 +65,7 @@ class CheckAndCommit:
             "untrusted_sources_seen": list(run.untrusted_sources),
         }
         if not staged.changes.empty:
-            contents = staged.contents or {}
-            items = [
-                ContentItem(
-                    location=f"file:{change.path}",
-                    text=contents.get(change.path, b"").decode("utf-8", errors="replace"),
-                )
-                for change in staged.changes.changes
-                if change.change != "deleted" and change.kind == "file"
-            ]
+            items = changeset_items(staged.changes, staged.contents or {})
             tainted = staged.args_tainted or bool(run.untrusted_sources)
             actions.append(
                 PendingAction(
@@ -135,6 +134,7 @@ class CheckAndCommit:
         *,
         step: int | None = None,
         after_step: int | None = None,
+        phase: str | None = None,
     ) -> None:
         payload: dict[str, Any] = {
             "tool": tool,
@@ -145,6 +145,8 @@ class CheckAndCommit:
         }
         if after_step is not None:
             payload["after_step"] = after_step
+        if phase is not None:
+            payload["phase"] = phase
         self.audit.append(run.run_id, "verdict", payload, agent=agent, step=step)
 
     def stage(self, run: RunContext, call: ToolCall, staged: Staged, verdict: Verdict) -> None:
@@ -197,6 +199,41 @@ class CheckAndCommit:
         )
         run.staged[pending.call.step] = staged
         return staged
+
+    def check_outgoing(
+        self, run: RunContext, call: ToolCall, tool: Tool
+    ) -> tuple[Verdict, dict[str, Any]] | None:
+        """The first phase of a host-side tool that sends something out (effect `external`
+        or `egress`): what it would send, its string arguments, is a MESSAGE pending action
+        the safety node checks *before* the tool runs. Returns the verdict and the arguments
+        to run with (redactions applied), or None for a tool this does not apply to."""
+        if tool.in_sandbox or tool.effect not in OUTWARD:
+            return None
+        items = [
+            ContentItem(location=f"message:{key}", text=value)
+            for key, value in sorted(call.args.items())
+            if isinstance(value, str)
+        ]
+        tainted = Trust.UNTRUSTED in run.label_args(call.args).values() or run.untrusted_sources
+        action = PendingAction(
+            kind=PendingKind.MESSAGE,
+            run_id=run.run_id,
+            step=call.step,
+            agent=call.agent,
+            tool=call.tool,
+            items=items,
+            trust=Trust.UNTRUSTED if tainted else Trust.TRUSTED,
+            untrusted_sources_seen=list(run.untrusted_sources),
+        )
+        verdict = self.checker.check(action)
+        self._audit_verdict(run, call.agent, call.tool, verdict, step=call.step, phase="outgoing")
+        args = dict(call.args)
+        if verdict.verdict == "redact":
+            for key, value in call.args.items():
+                found = [f for f in verdict.findings if f.location == f"message:{key}"]
+                if found and isinstance(value, str):
+                    args[key] = self.checker.redact(value, found)
+        return verdict, args
 
     def check_answer(
         self, run: RunContext, agent: str, step: int, answer: str
@@ -253,7 +290,7 @@ class CheckAndCommit:
             {
                 "tool": call.tool,
                 "idempotency_key": key,
-                "files": written,
+                "files": [safe_name(path) for path in written],
                 "memory_ids": memory_ids,
                 "output_dir": str(run.output_dir),
             },
@@ -322,7 +359,7 @@ class CheckAndCommit:
         self.audit.append(
             run.run_id,
             "discard",
-            {"tool": call.tool, "files": [c.path for c in staged.changes.changes]},
+            {"tool": call.tool, "files": [safe_name(c.path) for c in staged.changes.changes]},
             agent=call.agent,
             step=call.step,
         )

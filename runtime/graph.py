@@ -26,7 +26,7 @@ from runtime.agents import Team
 from runtime.errors import CommitRefused
 from runtime.graph_state import PendingAnswer, PendingCall, RunState
 from runtime.llm import AnswerTurn, HandoffTurn, Model, StopTurn, ToolTurn
-from runtime.models import StepReport, ToolCall
+from runtime.models import StepReport, ToolCall, Verdict
 from runtime.pipeline import Pipeline, RunContext, Staged
 from runtime.review import ReviewNodes, message, offer, since
 
@@ -218,10 +218,52 @@ class GraphBuilder(ReviewNodes):
         pending = pending.model_copy(
             update={"decision": decision, "provenance": self.run.label_args(call.args)}
         ).timed(since(started))
-        if decision.outcome == "allow":
-            return {"pending": pending, "route": "execute"}
-        if decision.outcome == "require_approval":
-            return {"pending": pending, "route": "approval"}
+        if decision.outcome == "deny":
+            return self._denied(state, pending)
+        outgoing = self.pipeline.check_outgoing(
+            self.run, call, self.pipeline.registry.get(call.tool)
+        )
+        if outgoing is not None:
+            return self._outgoing(pending, *outgoing)
+        route = "approval" if decision.outcome == "require_approval" else "execute"
+        return {"pending": pending, "route": route}
+
+    def _outgoing(
+        self, pending: PendingCall, verdict: Verdict, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A host tool that sends content out was checked before it runs: a block stops it
+        unperformed, an escalation waits for a human, a redaction runs it redacted."""
+        call = pending.call
+        if verdict.verdict == "block":
+            self.pipeline.release_held(self.run, pending, None)
+            reasons = verdict.reasons or ["the safety node blocked what this call would send"]
+            report = self._report(
+                pending, pending.outcome, reasons, "block", None, verdict.alternatives
+            )
+            text = (
+                "blocked by the safety check before it was sent, nothing was performed: "
+                + "; ".join(reasons)
+                + offer(verdict.alternatives)
+            )
+            return {
+                "steps": [report],
+                "pending": None,
+                "messages": [message("tool", call.agent, text, tool=call.tool)],
+                "route": _agent_node(call.agent),
+            }
+        if verdict.verdict == "redact":
+            redacted = self.pipeline.hold(self.run, call.model_copy(update={"args": args}))
+            self.pipeline.release_held(self.run, pending, None)
+            pending = pending.model_copy(
+                update={"args_ref": redacted.args_ref, "call": redacted.call}
+            )
+        pending = pending.model_copy(update={"verdict": verdict})
+        held = verdict.verdict == "escalate" or pending.outcome == "require_approval"
+        return {"pending": pending, "route": "approval" if held else "execute"}
+
+    def _denied(self, state: RunState, pending: PendingCall) -> dict[str, Any]:
+        assert pending.decision is not None
+        decision = pending.decision
         self.pipeline.release_held(self.run, pending, None)
         report = self._report(pending, "deny", decision.reasons, None, None, decision.alternatives)
         text = f"denied by policy: {'; '.join(decision.reasons)}" + offer(decision.alternatives)

@@ -45,8 +45,10 @@ class ReviewNodes:
         pending = state.get("pending")
         assert isinstance(pending, PendingCall) and pending.decision is not None
         call, decision = pending.call, pending.decision
+        # An outgoing message the safety node escalated waits here too, before it is sent.
+        held = pending.verdict.reasons if pending.verdict else []
         approved, who, why = self._ask_human(
-            self._request("approval", pending, list(decision.reasons))
+            self._request("approval", pending, [*decision.reasons, *held])
         )
         started = time.perf_counter()
         if approved:

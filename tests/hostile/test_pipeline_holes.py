@@ -490,3 +490,61 @@ def gated_memory_run(runtime: Runtime, project: Path) -> None:
     hits = runtime.memory().search("acme/planner", "code word", k=10)
     assert [h.text for h in hits] == ["The launch code word is bluebird."]
     assert "commit" not in kinds(runtime, result.run_id)
+
+
+POSTING_TOOL = '''
+from pathlib import Path
+
+from runtime import tool
+
+SENT = Path(__file__).parent / "sent.txt"
+
+
+@tool(name="chat.post", effect="external", trust="trusted")
+def post(channel: str, text: str) -> str:
+    """Post a message to a team channel."""
+    SENT.write_text(f"{channel}: {text}")
+    return "posted"
+'''
+
+
+def test_a_secret_in_an_outgoing_message_is_blocked_before_it_is_sent(
+    project: Path, tmp_path: Path, sandbox_image: str, opa_path: Path
+) -> None:
+    """A host tool with an outward effect is two-phase: its outgoing content is a MESSAGE
+    pending action the safety node checks before the tool runs (and before a human is
+    asked to approve it)."""
+    (project / "tools").mkdir(exist_ok=True)
+    (project / "tools" / "posting.py").write_text(POSTING_TOOL)
+    data_path = project / "rego" / "data.json"
+    data = json.loads(data_path.read_text())
+    data["runtime_data"]["authz"]["grants"]["agents"]["coder"]["tools"] += ["chat.post"]
+    data_path.write_text(json.dumps(data))
+    add_team(
+        project,
+        "poster",
+        {"coder": "posts"},
+        {
+            "coder": [
+                {"tool": "chat.post", "args": {"channel": "ops", "text": "key:\n" + PRIVATE_KEY}},
+                {"answer": "could not post"},
+            ]
+        },
+        tools={"coder": ["chat.post"]},
+    )
+    settings = load_settings(
+        project_dir=project, state_dir=tmp_path / "state", tenant="acme", opa_binary=str(opa_path)
+    )
+    with Runtime(settings) as runtime:
+        result = runtime.exec("post the key", "poster")
+        events = runtime.audit.events(result.run_id)
+
+    assert result.status == "completed", result.reason
+    assert not (project / "tools" / "sent.txt").exists(), "the message was sent"
+    (step,) = result.steps
+    assert (step.tool, step.verdict) == ("chat.post", "block")
+    assert any("private_key" in reason and "message:text" in reason for reason in step.reasons)
+    assert "approval.requested" not in [e.kind for e in events]
+    assert "execution" not in [e.kind for e in events]
+    outgoing = [e.payload for e in events if e.kind == "verdict" and e.payload.get("phase")]
+    assert [(v["phase"], v["verdict"]) for v in outgoing] == [("outgoing", "block")]
