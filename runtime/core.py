@@ -146,7 +146,12 @@ class Runtime:
             # Docker and Chroma start on first use: a host-tools run needs neither.
             backend=LazySandboxBackend(self.sandbox_backend),
             memory=LazyMemory(self.memory),
-            checker=default_checker(rules=authorizer.safety_verdict),
+            checker=default_checker(
+                rules=authorizer.safety_verdict,
+                deadline_s=self.settings.safety_deadline_s,
+                on_timeout=self.settings.safety_on_timeout,
+                on_unredactable=self.settings.safety_on_unredactable,
+            ),
             audit=self.audit,
             registry=self.registry,
             call_timeout_s=self.settings.sandbox_call_timeout_s,

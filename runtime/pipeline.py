@@ -27,6 +27,7 @@ from runtime.models import (
     Trust,
 )
 from runtime.run_context import RunContext, Staged, text_ref
+from runtime.safety.items import safe_changes
 from runtime.sandbox import changeset
 from runtime.sandbox.base import CommitCaps
 from runtime.sandbox.seed import seed_box
@@ -279,7 +280,7 @@ class Pipeline(CheckAndCommit):
                 "duration_ms": round(exec_ms, 3),
                 "trust": outcome.trust.value,
                 "source": outcome.source,
-                "changes": [c.model_dump(mode="json") for c in changes.changes],
+                "changes": safe_changes(changes),
                 "memory_writes": len(texts),
                 "memory_access": [
                     {

@@ -105,6 +105,22 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Denied calls after which a run ends `blocked`."
     )
 
+    safety_deadline_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds the safety check may take on one action before it stops and "
+        "fails closed (`safety_on_timeout`).",
+    )
+    safety_on_timeout: Literal["block", "escalate"] = Field(
+        default="block",
+        description="The verdict when the safety check runs past `safety_deadline_s`.",
+    )
+    safety_on_unredactable: Literal["block", "escalate"] = Field(
+        default="block",
+        description="The verdict instead of `redact` when a finding is in a file name, a "
+        "link target, or a binary or encoded file (redaction would corrupt it).",
+    )
+
     serve_token: SecretStr | None = Field(
         default=None,
         description="Token the dashboard (`runtime serve`) requires; unset, a random one is "

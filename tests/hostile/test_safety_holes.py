@@ -17,9 +17,11 @@ import json
 import random
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 
+from runtime.core import Runtime
 from runtime.models import (
     ChangeSet,
     ContentItem,
@@ -33,6 +35,14 @@ from runtime.safety.checker import Checker, default_checker
 from runtime.safety.detectors import default_detectors
 from runtime.safety.items import changeset_items, safe_changes, safe_name
 from runtime.safety.redact import redact
+from tests.integration.test_exec import runtime  # noqa: F401
+from tests.integration.test_safety_pipeline import (
+    assert_audit_never_holds,
+    coder_team,
+    events_by_step,
+    outcome,
+    verdict_events,
+)
 
 GITHUB_TOKEN = "ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -347,3 +357,57 @@ def test_a_text_file_with_the_same_finding_is_still_redacted() -> None:
     verdict = default_checker().check(changeset_action({"contacts.txt": f"{EMAIL}\n".encode()}))
     assert verdict.verdict == "redact"
     assert [f.location for f in verdict.findings] == ["file:contacts.txt"]
+
+
+# ------------------------------------------------------------------ through the real pipeline
+
+
+@pytest.mark.parametrize("path", [f"{GITHUB_TOKEN}.txt", f"{GITHUB_TOKEN}/notes.txt"])
+@pytest.mark.docker
+@pytest.mark.opa
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_a_write_to_a_secret_name_is_blocked_and_the_name_never_reaches_the_audit(
+    runtime: Runtime,  # noqa: F811
+    project: Path,
+    path: str,
+) -> None:
+    coder_team(
+        project, "name-leaker", [{"tool": "fs.write", "args": {"path": path, "content": "hi"}}]
+    )
+    result = runtime.exec("Write the notes", "name-leaker")
+
+    assert result.status == "blocked"
+    assert outcome(result) == [("coder", "fs.write", "allow", "block")]
+    assert not any(Path(result.output_dir or "").iterdir())
+    assert events_by_step(runtime, result.run_id)[1][-1] == "discard"
+    findings = verdict_events(runtime, result.run_id)[1]["findings"]
+    # One finding per name holding the token (the directory's and the file's own).
+    assert {(f["type"], f["location"].split(":")[0]) for f in findings} == {
+        ("github_token", "name")
+    }
+    assert_audit_never_holds(runtime, result.run_id, [GITHUB_TOKEN])
+    assert runtime.audit.verify().ok
+
+
+@pytest.mark.docker
+@pytest.mark.opa
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_a_zip_holding_an_address_is_blocked_not_committed_corrupted(
+    runtime: Runtime,  # noqa: F811
+    project: Path,
+) -> None:
+    code = (
+        "import zipfile\n"
+        "with zipfile.ZipFile('contacts.zip', 'w', zipfile.ZIP_DEFLATED) as z:\n"
+        f"    z.writestr('contacts.txt', 'write to {EMAIL} please')\n"
+    )
+    coder_team(project, "zipper", [{"tool": "python.run", "args": {"code": code}}])
+    result = runtime.exec("Pack the contacts", "zipper")
+
+    assert result.status == "blocked"
+    assert outcome(result) == [("coder", "python.run", "allow", "block")]
+    assert not any(Path(result.output_dir or "").iterdir())
+    findings = verdict_events(runtime, result.run_id)[1]["findings"]
+    assert [f["type"] for f in findings] == ["email"]
+    assert findings[0]["location"].startswith("file:contacts.zip#zip@")
+    assert_audit_never_holds(runtime, result.run_id, [EMAIL])

@@ -246,7 +246,7 @@ def test_policy_data_holds_untrusted_side_effects_for_approval(project: Path) ->
     """The outcomes asserted below follow from this setting of the shipped policy data."""
     data = json.loads((project / "rego" / "data.json").read_text())["runtime_data"]
     assert data["authz"]["provenance"] == {
-        "side_effects": ["write", "exec", "external"],
+        "side_effects": ["write", "exec", "external", "egress"],
         "untrusted_side_effect": "require_approval",
     }
     assert data["safety"]["injection_on_side_effect"] == "block"
