@@ -271,9 +271,32 @@ class AuditLog:
         return [_event(r) for r in self._query(query + " ORDER BY seq", args)]
 
     def has_commit(self, idempotency_key: str) -> bool:
-        """True when an action with this key already committed (resume safety)."""
-        rows = self._query("SELECT 1 FROM commits WHERE idempotency_key = ?", (idempotency_key,))
-        return bool(rows)
+        """True when an action with this key already committed (resume safety).
+
+        The record must name a `commit` event for this key whose hash it carries and whose
+        MAC holds: a record forged to make a resumed run skip an action is refused
+        (AuditTampered), never taken as "already done"."""
+        rows = self._query(
+            f"SELECT c.event_hash, {', '.join('e.' + c for c in _COLUMNS.split(', '))} "
+            "FROM commits c LEFT JOIN events e ON e.seq = c.seq WHERE c.idempotency_key = ?",
+            (idempotency_key,),
+        )
+        if not rows:
+            return False
+        recorded, *event = rows[0]
+        seq, run_id, ts, kind, agent, step, payload, prev_hash, digest = event
+        key = self._sealing_key()
+        if (
+            kind != "commit"
+            or recorded != digest
+            or json.loads(payload).get("idempotency_key") != idempotency_key
+            or event_hash(key, prev_hash, seq, run_id, ts, kind, agent, step, payload) != digest
+        ):
+            raise AuditTampered(
+                f"the commit record {idempotency_key!r} does not match its audit event: "
+                "run `runtime audit verify`"
+            )
+        return True
 
     def run_ids(self) -> list[str]:
         """Every run, oldest first; system streams (`@...`) are not runs and are left out."""

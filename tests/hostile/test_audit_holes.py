@@ -147,3 +147,21 @@ def test_wiped_log_reported_by_the_cli(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith("audit log tampered: "), done.stderr
+
+
+def test_forged_commit_record_is_not_taken_as_done(tmp_path: Path) -> None:
+    """A record inserted so that a resumed run skips an action fails closed."""
+    db = tmp_path / "audit.db"
+    written_log(db)
+    sql(db, "INSERT INTO commits VALUES ('skip-me', 3, 'f' || substr(hex(zeroblob(32)), 2))")
+    log = AuditLog(db)
+    try:
+        assert log.has_commit("key-10")
+        assert not log.has_commit("never-committed")
+        with pytest.raises(AuditTampered) as refused:
+            log.has_commit("skip-me")
+    finally:
+        log.close()
+    assert str(refused.value) == (
+        "the commit record 'skip-me' does not match its audit event: run `runtime audit verify`"
+    )
