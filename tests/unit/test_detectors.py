@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtime.models import Finding
 from runtime.safety.base import Detector
 from runtime.safety.detectors import InjectionDetector, PiiDetector, SecretsDetector
+from runtime.safety.detectors.confusables import CONFUSABLES, FORMAT_RANGES
 from runtime.safety.detectors.pii import iban_valid, luhn_valid
+from runtime.safety.detectors.secrets import _GENERIC_RANK, _Hit, _most_specific
 
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"  # AWS's documented example key id
 FAKE_GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -257,3 +262,54 @@ def test_adversarial_inputs_scan_in_linear_time(text: str) -> None:
         start = time.perf_counter()
         detector.scan("x", text)
         assert time.perf_counter() - start < 1.0, detector.name
+
+
+def test_format_ranges_cover_every_format_character_of_this_python() -> None:
+    listed = {code for low, high in FORMAT_RANGES for code in range(low, high + 1)}
+    missing = [
+        hex(code)
+        for code in range(0x110000)
+        if unicodedata.category(chr(code)) == "Cf" and code not in listed
+    ]
+    assert missing == []
+
+
+def test_every_look_alike_folds_to_one_latin_letter_and_is_not_latin_itself() -> None:
+    assert CONFUSABLES
+    for code, letter in CONFUSABLES.items():
+        assert len(letter) == 1 and letter.isascii() and letter.isalpha()
+        assert not chr(code).isascii()
+
+
+def _most_specific_by_pairs(hits: set[_Hit]) -> list[_Hit]:
+    """The definition, comparing every pair: what the sweep in secrets.py must equal."""
+
+    def rank(hit: _Hit) -> int:
+        return _GENERIC_RANK.get(hit.type, 0)
+
+    def beats(other: _Hit, hit: _Hit) -> bool:
+        inside = other != hit and other.start <= hit.start and hit.end <= other.end
+        wider = other.end - other.start > hit.end - hit.start
+        return inside and (rank(other) < rank(hit) or (rank(other) == rank(hit) and wider))
+
+    kept = [hit for hit in hits if not any(beats(other, hit) for other in hits)]
+    return sorted(kept, key=lambda h: (h.start, h.end, h.type))
+
+
+@given(
+    st.sets(
+        st.builds(
+            lambda kind, start, length: _Hit(kind, start, start + length),
+            st.sampled_from(
+                ["github_token", "jwt", "password", "secret_assignment", "high_entropy_string"]
+            ),
+            st.integers(0, 40),
+            st.integers(1, 30),
+        ),
+        max_size=25,
+    )
+)
+def test_the_linear_overlap_filter_keeps_what_the_pairwise_definition_keeps(
+    hits: set[_Hit],
+) -> None:
+    assert _most_specific(hits) == _most_specific_by_pairs(hits)
