@@ -121,6 +121,7 @@ def mixed_classes(line: str) -> bool:
 # ------------------------------------------------------------------ item 1: bounded time
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_4mb_of_base64_lines_is_checked_to_the_end_and_every_line_redacted() -> None:
     data = base64_lines(68_000)
@@ -159,6 +160,7 @@ def test_a_check_past_its_deadline_can_escalate_instead() -> None:
     assert verdict.reasons[0].startswith("escalate (the safety check did not finish within 0.05 s")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_64_mib_of_nul_bytes_passes() -> None:
     data = b"\0" * (64 * 1024 * 1024)
@@ -166,6 +168,7 @@ def test_64_mib_of_nul_bytes_passes() -> None:
     assert verdict == Verdict(verdict="pass")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_64_mib_of_nul_characters_as_text_passes_or_fails_closed() -> None:
     verdict = default_checker(deadline_s=60.0).check(text_action("\0" * (64 * 1024 * 1024)))
@@ -174,6 +177,7 @@ def test_64_mib_of_nul_characters_as_text_passes_or_fails_closed() -> None:
         assert "fail closed: the safety check did not finish" in verdict.reasons[0]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "text",
@@ -273,6 +277,7 @@ def test_encoded_secrets_are_found_and_point_at_the_encoded_place(data: bytes, v
     assert AWS_SECRET not in stored(verdict)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_gzip_bomb_neither_hangs_nor_passes_unchecked() -> None:
     bomb = gzip.compress(b"\0" * (256 * 1024 * 1024), compresslevel=9)
