@@ -236,8 +236,11 @@ class Runtime:
         reason: str = "",
         step: int | None = None,
         on_step: Callable[[StepReport], None] | None = None,
+        continue_run: bool = False,
     ) -> RunResult:
-        """Answer a paused run's approval request and run it on from its checkpoint."""
+        """Answer a paused run's approval request and run it on from its checkpoint.
+        `continue_run` with a denial: the reason goes back to the agent as the tool's
+        answer and the run goes on (`runtime deny --continue`)."""
         from langgraph.types import Command
 
         self.pending_request(run_id)  # a clear error before taking the lock
@@ -252,16 +255,18 @@ class Runtime:
                 raise UserError(
                     f"run {run_id} is waiting on step {request['step']}, not step {step}"
                 )
+            if continue_run and request.get("kind") == "answer":
+                raise UserError(
+                    f"run {run_id} waits on its final answer, not a tool call: deny it "
+                    "without --continue, or approve it"
+                )
             run, models, pipeline = self._rebuild(run_id)
         except BaseException:
             lock.release()
             raise
-        self.audit.append(
-            run_id,
-            "run.resumed",
-            {"approved": approved, "by": by, "reason": reason, "step": request["step"]},
-        )
         answer = {"approved": approved, "by": by, "reason": reason, "step": request["step"]}
+        answer["continue"] = continue_run and not approved
+        self.audit.append(run_id, "run.resumed", answer)
         return self._drive(run, models, pipeline, Command(resume=answer), on_step, lock=lock)
 
     def recover(

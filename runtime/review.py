@@ -40,6 +40,16 @@ class ReviewNodes:
     ) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _refused(
+        self,
+        state: RunState,
+        pending: PendingCall,
+        report: dict[str, Any],
+        text: str,
+        reason: str,
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
     def _approval(self, state: RunState) -> dict[str, Any]:
         """Pause the run before a call that needs approval, until a human answers."""
         pending = state.get("pending")
@@ -47,7 +57,7 @@ class ReviewNodes:
         call, decision = pending.call, pending.decision
         # An outgoing message the safety node escalated waits here too, before it is sent.
         held = pending.verdict.reasons if pending.verdict else []
-        approved, who, why = self._ask_human(
+        approved, who, why, go_on = self._ask_human(
             self._request("approval", pending, [*decision.reasons, *held])
         )
         started = time.perf_counter()
@@ -62,6 +72,8 @@ class ReviewNodes:
         reason = f"{call.agent}'s call to {call.tool} was denied by {who}" + (
             f": {why}" if why else ""
         )
+        if go_on:  # `deny --continue`: the reason is the tool's answer, the agent goes on
+            return self._refused(state, pending, report, denied_text(who, why), reason)
         return {"steps": [report], **self._end("blocked", reason)}
 
     def _escalation(self, state: RunState) -> dict[str, Any]:
@@ -77,7 +89,7 @@ class ReviewNodes:
             "files": [c.path for c in effects.changes.changes],
             "memory_writes": [w.namespace for w in effects.memory_writes],
         }
-        approved, who, why = self._ask_human(request)
+        approved, who, why, go_on = self._ask_human(request)
         started = time.perf_counter()
         if approved:
             released = [*reasons, f"released by {who}" + (f": {why}" if why else "")]
@@ -98,6 +110,8 @@ class ReviewNodes:
         reason = f"{call.agent}'s call to {call.tool} was escalated and then denied by {who}" + (
             f": {why}" if why else ""
         )
+        if go_on:  # nothing was committed; the agent reads why and may try another way
+            return self._refused(state, pending, report, denied_text(who, why), reason)
         return {"steps": [report], **self._end("blocked", reason)}
 
     def _answer_review(self, state: RunState) -> dict[str, Any]:
@@ -120,7 +134,7 @@ class ReviewNodes:
             "provenance": {},
             "untrusted_sources_seen": list(self.run.untrusted_sources),
         }
-        approved, who, why = self._ask_human(request)
+        approved, who, why, _ = self._ask_human(request)
         released = self.run.held.get_text(answer.text_ref) if approved else ""
         self.run.held.drop(answer.answer_ref, answer.text_ref)
         if approved:
@@ -151,22 +165,34 @@ class ReviewNodes:
             "untrusted_sources_seen": list(self.run.untrusted_sources),
         }
 
-    def _ask_human(self, request: dict[str, Any]) -> tuple[bool, str, str]:
+    def _ask_human(self, request: dict[str, Any]) -> tuple[bool, str, str, bool]:
         """Pause on `request` (LangGraph interrupt); on resume, audit who answered and how.
 
-        Returns (approved, by whom, why).
+        Returns (approved, by whom, why, whether a denial goes back to the agent).
         """
         answer = interrupt(request)
-        approved, who, why = human_answer(answer, request["step"])
+        approved, who, why, go_on = human_answer(answer, request["step"])
         self.pipeline.record_human_answer(self.run, request, approved, who, why)
-        return approved, who, why
+        return approved, who, why, go_on
 
 
-def human_answer(answer: Any, step: int) -> tuple[bool, str, str]:
-    """(approved, by whom, why) from a resume value; an answer for another step is a no."""
+def human_answer(answer: Any, step: int) -> tuple[bool, str, str, bool]:
+    """(approved, by whom, why, go on) from a resume value; an answer for another step is
+    a no. Go on: a denial is the tool's answer to the agent (`runtime deny --continue`)
+    instead of the end of the run."""
     document = answer if isinstance(answer, dict) else {}
     approved = bool(document.get("approved")) and document.get("step") in (None, step)
-    return approved, str(document.get("by") or "unknown"), str(document.get("reason") or "")
+    go_on = not approved and document.get("continue") is True
+    who, why = str(document.get("by") or "unknown"), str(document.get("reason") or "")
+    return approved, who, why, go_on
+
+
+def denied_text(who: str, why: str) -> str:
+    """What the agent reads when a human denies its call and lets the run go on."""
+    return (
+        f"denied by {who}, nothing was run or committed: {why or 'no reason given'}; "
+        "choose another way"
+    )
 
 
 def offer(alternatives: list[str]) -> str:

@@ -94,6 +94,7 @@ def _answer(
     step: int | None,
     as_json: bool,
     project: Path | None,
+    continue_run: bool = False,
 ) -> int:
     return _drive(
         project,
@@ -105,6 +106,7 @@ def _answer(
             reason=reason,
             step=step,
             on_step=on_step,
+            continue_run=continue_run,
         ),
     )
 
@@ -131,13 +133,29 @@ def deny_command(
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the audit.")],
     step: StepOpt = None,
     by: ByOpt = None,
+    continue_run: Annotated[
+        bool,
+        typer.Option(
+            "--continue",
+            help="Send the reason to the agent as the tool's answer and let the run go on "
+            "(default: the run stops as blocked).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Deny the call a paused run waits on; the run stops cleanly as blocked."""
+    """Deny the call a paused run waits on; the run stops cleanly as blocked, or with
+    --continue the agent reads the reason and may choose another way."""
     return _answer(
-        run_id, approved=False, by=by, reason=reason, step=step, as_json=as_json, project=project
+        run_id,
+        approved=False,
+        by=by,
+        reason=reason,
+        step=step,
+        as_json=as_json,
+        project=project,
+        continue_run=continue_run,
     )
 
 
