@@ -199,14 +199,20 @@ class GraphBuilder(ReviewNodes):
         text: str,
         reason: str,
     ) -> dict[str, Any]:
+        update = self._back_to_agent(pending, report, text)
+        return {**update, **self._count_refusal(state, f"{pending.call.tool}: {reason}")}
+
+    def _back_to_agent(
+        self, pending: PendingCall, report: dict[str, Any], text: str, trust: str = "trusted"
+    ) -> dict[str, Any]:
+        """The call is done: its report, and `text` as the tool's answer to its agent."""
         call = pending.call
-        update: dict[str, Any] = {
+        return {
             "steps": [report],
             "pending": None,
-            "messages": [message("tool", call.agent, text, tool=call.tool)],
+            "messages": [message("tool", call.agent, text, tool=call.tool, trust=trust)],
             "route": _agent_node(call.agent),
         }
-        return {**update, **self._count_refusal(state, f"{call.tool}: {reason}")}
 
     # ------------------------------------------------------------------ pipeline nodes
 
@@ -245,12 +251,7 @@ class GraphBuilder(ReviewNodes):
                 + "; ".join(reasons)
                 + offer(verdict.alternatives)
             )
-            return {
-                "steps": [report],
-                "pending": None,
-                "messages": [message("tool", call.agent, text, tool=call.tool)],
-                "route": _agent_node(call.agent),
-            }
+            return self._back_to_agent(pending, report, text)
         if verdict.verdict == "redact":
             redacted = self.pipeline.hold(self.run, call.model_copy(update={"args": args}))
             self.pipeline.release_held(self.run, pending, None)
@@ -314,12 +315,7 @@ class GraphBuilder(ReviewNodes):
         )
         self.pipeline.release_held(self.run, pending, None)
         report = self._report(pending, pending.outcome, [text], "block", None)
-        return {
-            "steps": [report],
-            "pending": None,
-            "messages": [message("tool", pending.call.agent, text, tool=pending.call.tool)],
-            "route": _agent_node(pending.call.agent),
-        }
+        return self._back_to_agent(pending, report, text)
 
     def _check(self, state: RunState) -> dict[str, Any]:
         started = time.perf_counter()
@@ -354,12 +350,7 @@ class GraphBuilder(ReviewNodes):
             + "; ".join(reasons)
             + offer(verdict.alternatives)
         )
-        return {
-            "steps": [report],
-            "pending": None,
-            "messages": [message("tool", call.agent, text, tool=call.tool)],
-            "route": _agent_node(call.agent),
-        }
+        return self._back_to_agent(pending, report, text)
 
     def _commit(self, state: RunState) -> dict[str, Any]:
         started = time.perf_counter()
@@ -388,13 +379,7 @@ class GraphBuilder(ReviewNodes):
             final_verdict,
             staged.sandbox_id,
         )
-        trust = staged.effects.trust.value
-        return {
-            "steps": [report],
-            "pending": None,
-            "messages": [message("tool", call.agent, text, tool=call.tool, trust=trust)],
-            "route": _agent_node(call.agent),
-        }
+        return self._back_to_agent(pending, report, text, staged.effects.trust.value)
 
     def _finish(self, state: RunState) -> dict[str, Any]:
         answer = state.get("answer")

@@ -14,14 +14,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from runtime.errors import SandboxError
+from runtime.state import private_write
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -42,18 +41,7 @@ class HeldStore:
         target = self.root / digest
         if target.is_file():
             return digest
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.root, 0o700)
-        temp = self.root / f".{digest}.{uuid.uuid4().hex[:8]}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(temp, flags, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.rename(temp, target)
+        private_write(target, data)
         return digest
 
     def get(self, digest: str) -> bytes:

@@ -10,6 +10,7 @@ held store (`args_ref`) where `runtime runs pending` reads them for the reviewer
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from langgraph.types import interrupt
@@ -25,30 +26,9 @@ class ReviewNodes:
 
     pipeline: Pipeline
     run: RunContext
-
-    def _end(self, status: str, reason: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _report(
-        self,
-        pending: PendingCall,
-        decision: str,
-        reasons: list[str],
-        verdict: str | None,
-        sandbox_id: str | None,
-        alternatives: list[str] | None = None,
-    ) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _refused(
-        self,
-        state: RunState,
-        pending: PendingCall,
-        report: dict[str, Any],
-        text: str,
-        reason: str,
-    ) -> dict[str, Any]:
-        raise NotImplementedError
+    _end: Callable[[str, str], dict[str, Any]]
+    _report: Callable[..., dict[str, Any]]
+    _refused: Callable[..., dict[str, Any]]
 
     def _approval(self, state: RunState) -> dict[str, Any]:
         """Pause the run before a call that needs approval, until a human answers."""

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,10 @@ from runtime.core import Runtime
 from runtime.memory.chroma import ChromaMemory
 from runtime.models import MemoryProvenance, Trust
 from runtime.settings import load_settings
-from tests.integration.test_approval import cli
-from tests.integration.test_exec import add_team
+from tests.integration.test_approval import approval_project, cli, edit_policy_data
+from tests.integration.test_exec import add_team, runtime
+
+__all__ = ["approval_project", "runtime"]  # fixtures shared with the integration tests
 
 pytestmark = [
     pytest.mark.docker,
@@ -44,13 +45,10 @@ PRIVATE_KEY = (
 )
 
 
-@pytest.fixture
-def runtime(project: Path, tmp_path: Path, sandbox_image: str, opa_path: Path) -> Iterator[Runtime]:
-    settings = load_settings(
-        project_dir=project, state_dir=tmp_path / "state", tenant="acme", opa_binary=str(opa_path)
+def grant_coder(project: Path, tools: list[str]) -> None:
+    edit_policy_data(
+        project, lambda data: data["authz"]["grants"]["agents"]["coder"]["tools"].extend(tools)
     )
-    with Runtime(settings) as rt:
-        yield rt
 
 
 def kinds(rt: Runtime, run_id: str) -> list[str]:
@@ -230,25 +228,9 @@ def test_a_model_that_keeps_proposing_bad_calls_still_ends(runtime: Runtime, pro
 
 
 def test_two_concurrent_approvals_resume_the_run_once(
-    project: Path, opa_path: Path, sandbox_image: str
+    approval_project: Path, opa_path: Path
 ) -> None:
-    data_path = project / "rego" / "data.json"
-    data = json.loads(data_path.read_text())
-    data["runtime_data"]["authz"]["approval"]["tools"] = ["fs.write"]
-    data_path.write_text(json.dumps(data))
-    add_team(
-        project,
-        "careful",
-        {"coder": "writes after approval"},
-        {
-            "coder": [
-                {"tool": "python.run", "args": {"code": "import time; time.sleep(1)"}},
-                {"tool": "fs.write", "args": {"path": "final.txt", "content": "approved text"}},
-                {"tool": "python.run", "args": {"code": "import time; time.sleep(3)"}},
-                {"answer": "final.txt written"},
-            ]
-        },
-    )
+    project = approval_project
     code, doc = cli(project, opa_path, "exec", "write it", "--team", "careful")
     assert code == 4, doc
     run_id = str(doc["run_id"])
@@ -304,26 +286,12 @@ def test_a_handoff_to_an_unknown_agent_is_audited_and_named(
 
 
 def test_resume_loads_checkpoints_with_the_strict_serializer(
-    project: Path, opa_path: Path, sandbox_image: str
+    approval_project: Path, opa_path: Path
 ) -> None:
     """With LANGGRAPH_STRICT_MSGPACK=true, LangGraph refuses every type not registered with
     the serializer: a paused run with provenance labels (Trust) and a pending call resumes
     with no warning and no blocked type."""
-    data_path = project / "rego" / "data.json"
-    data = json.loads(data_path.read_text())
-    data["runtime_data"]["authz"]["approval"]["tools"] = ["fs.write"]
-    data_path.write_text(json.dumps(data))
-    add_team(
-        project,
-        "strict",
-        {"coder": "writes"},
-        {
-            "coder": [
-                {"tool": "fs.write", "args": {"path": "a.txt", "content": "alpha"}},
-                {"answer": "written"},
-            ]
-        },
-    )
+    project = approval_project
     env = {
         **os.environ,
         "RUNTIME_STATE_DIR": str(project / ".state"),
@@ -342,7 +310,7 @@ def test_resume_loads_checkpoints_with_the_strict_serializer(
             check=False,
         )
 
-    paused = run("exec", "write", "--team", "strict")
+    paused = run("exec", "write", "--team", "careful")
     assert paused.returncode == 4, paused.stderr
     run_id = json.loads(paused.stdout)["run_id"]
     resumed = run("approve", run_id, "--by", "carol")
@@ -450,13 +418,7 @@ def test_memory_is_gated_by_what_a_tool_does_not_by_its_name(
 
 
 def gated_memory_run(runtime: Runtime, project: Path) -> None:
-    data_path = project / "rego" / "data.json"
-    data = json.loads(data_path.read_text())
-    data["runtime_data"]["authz"]["grants"]["agents"]["coder"]["tools"] += [
-        "notes.recall",
-        "notes.keep",
-    ]
-    data_path.write_text(json.dumps(data))
+    grant_coder(project, ["notes.recall", "notes.keep"])
     runtime.memory().put(
         "acme/planner",
         "The launch code word is bluebird.",
@@ -516,10 +478,7 @@ def test_a_secret_in_an_outgoing_message_is_blocked_before_it_is_sent(
     asked to approve it)."""
     (project / "tools").mkdir(exist_ok=True)
     (project / "tools" / "posting.py").write_text(POSTING_TOOL)
-    data_path = project / "rego" / "data.json"
-    data = json.loads(data_path.read_text())
-    data["runtime_data"]["authz"]["grants"]["agents"]["coder"]["tools"] += ["chat.post"]
-    data_path.write_text(json.dumps(data))
+    grant_coder(project, ["chat.post"])
     add_team(
         project,
         "poster",

@@ -4,7 +4,9 @@ answer resumes it (approve) or stops it cleanly (deny); both are audited with wh
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,12 +21,21 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def approval_project(project: Path, opa_path: Path, sandbox_image: str) -> Path:
+def edit_policy_data(project: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `edit` to the project's `rego/data.json` (its `runtime_data` object)."""
     data_path = project / "rego" / "data.json"
     data = json.loads(data_path.read_text())
-    data["runtime_data"]["authz"]["approval"]["tools"] = ["fs.write"]
+    edit(data["runtime_data"])
     data_path.write_text(json.dumps(data))
+
+
+def require_approval_for_writes(project: Path) -> None:
+    edit_policy_data(project, lambda data: data["authz"]["approval"].update(tools=["fs.write"]))
+
+
+@pytest.fixture
+def approval_project(project: Path, opa_path: Path, sandbox_image: str) -> Path:
+    require_approval_for_writes(project)
     add_team(
         project,
         "careful",
