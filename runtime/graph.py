@@ -258,7 +258,7 @@ class GraphBuilder(ReviewNodes):
             pending = pending.model_copy(
                 update={"args_ref": redacted.args_ref, "call": redacted.call}
             )
-        pending = pending.model_copy(update={"verdict": verdict})
+        pending = pending.model_copy(update={"outgoing": verdict})
         held = verdict.verdict == "escalate" or pending.outcome == "require_approval"
         return {"pending": pending, "route": "approval" if held else "execute"}
 
@@ -362,9 +362,13 @@ class GraphBuilder(ReviewNodes):
             return self._lost(pending)
         assert pending.verdict is not None and pending.decision is not None
         reasons = list(pending.decision.reasons)
+        # The step reports the strictest of the outgoing check (before the tool ran) and
+        # the check of what it staged.
+        checked = [v for v in (pending.outgoing, pending.verdict) if v is not None]
+        verdict = Verdict.strictest(checked)
         try:
             text = self.pipeline.commit(self.run, call, staged)
-            final_verdict = pending.verdict.verdict
+            final_verdict = verdict.verdict
         except CommitRefused as exc:
             text = f"commit refused, nothing was written: {exc}"
             reasons.append(str(exc))
@@ -375,7 +379,7 @@ class GraphBuilder(ReviewNodes):
         report = self._report(
             pending.timed(since(started)),
             pending.outcome,
-            reasons + pending.verdict.reasons,
+            reasons + verdict.reasons,
             final_verdict,
             staged.sandbox_id,
         )

@@ -81,6 +81,7 @@ class PendingCall(Frozen):
     provenance: dict[str, Trust] = Field(default_factory=dict)
     decision: Decision | None = None
     approved: bool = False
+    outgoing: Verdict | None = None  # what a host tool would send, checked before it ran
     verdict: Verdict | None = None
     effects: StagedEffects | None = None
     sandbox_id: str | None = None

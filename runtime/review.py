@@ -36,7 +36,7 @@ class ReviewNodes:
         assert isinstance(pending, PendingCall) and pending.decision is not None
         call, decision = pending.call, pending.decision
         # An outgoing message the safety node escalated waits here too, before it is sent.
-        held = pending.verdict.reasons if pending.verdict else []
+        held = pending.outgoing.reasons if pending.outgoing else []
         approved, who, why, go_on = self._ask_human(
             self._request("approval", pending, [*decision.reasons, *held])
         )

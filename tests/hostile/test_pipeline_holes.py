@@ -507,3 +507,36 @@ def test_a_secret_in_an_outgoing_message_is_blocked_before_it_is_sent(
     assert "execution" not in [e.kind for e in events]
     outgoing = [e.payload for e in events if e.kind == "verdict" and e.payload.get("phase")]
     assert [(v["phase"], v["verdict"]) for v in outgoing] == [("outgoing", "block")]
+
+
+def test_a_token_in_an_outgoing_message_is_redacted_before_it_is_sent(
+    project: Path, tmp_path: Path, sandbox_image: str, opa_path: Path
+) -> None:
+    token = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A"
+    (project / "tools").mkdir(exist_ok=True)
+    (project / "tools" / "posting.py").write_text(POSTING_TOOL)
+    grant_coder(project, ["chat.post"])
+    edit_policy_data(project, lambda data: data["authz"]["approval"].update(effects=[]))
+    add_team(
+        project,
+        "poster",
+        {"coder": "posts"},
+        {
+            "coder": [
+                {"tool": "chat.post", "args": {"channel": "ops", "text": f"use {token} to pull"}},
+                {"answer": "posted"},
+            ]
+        },
+        tools={"coder": ["chat.post"]},
+    )
+    settings = load_settings(
+        project_dir=project, state_dir=tmp_path / "state", tenant="acme", opa_binary=str(opa_path)
+    )
+    with Runtime(settings) as runtime:
+        result = runtime.exec("post", "poster")
+
+    assert result.status == "completed", result.reason
+    sent = (project / "tools" / "sent.txt").read_text()
+    assert token not in sent and sent.startswith("ops: use [REDACTED:")
+    (step,) = result.steps
+    assert (step.tool, step.decision, step.verdict) == ("chat.post", "allow", "redact")
