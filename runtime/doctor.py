@@ -23,6 +23,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # works, but not as the user likely meant (exit code unchanged)
 
 
 def run_checks(settings: Settings) -> list[Check]:
@@ -143,7 +144,32 @@ def _teams(settings: Settings) -> list[Check]:
                 "teams", False, f"no Team in {settings.agents_dir}", "define a Team in agents/*.py"
             )
         ]
-    return [_team(team) for _, team in sorted(teams.items())]
+    checks = []
+    for _, team in sorted(teams.items()):
+        checks.append(_team(team))
+        checks.extend(_grants(settings, team))
+    return checks
+
+
+def _grants(settings: Settings, team: Team) -> list[Check]:
+    """A warning per tool an agent declares and no grant gives it: its first call would be
+    denied. Names the grant and the exact place to add it."""
+    from runtime.grants import missing_grants
+
+    try:
+        missing = missing_grants(team, settings.resolved_policy_dir)
+    except AgentRuntimeError:
+        return []  # unreadable policy data is the policies check's to report
+    return [
+        Check(
+            f"grants {team.name}",
+            True,
+            f"agent {m.agent} declares {m.tool}, which no grant gives it (denied when called)",
+            m.fix(),
+            warning=True,
+        )
+        for m in missing
+    ]
 
 
 def _team(team: Team) -> Check:

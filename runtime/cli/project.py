@@ -22,9 +22,12 @@ def doctor_command(project: ProjectOpt = None, debug: DebugOpt = False) -> int:
     missing = 0
     for check in run_checks(settings_for(project)):
         mark = "[green]present[/green]" if check.ok else "[red]missing[/red]"
+        if check.warning:
+            mark = "[yellow]warning[/yellow]"
         out.print(f"{mark}  {safe(check.name)}: {safe(check.detail)}")
         if not check.ok:
             missing += 1
+        if not check.ok or check.warning:
             say(f"         fix: {check.fix}")
     return 5 if missing else 0
 

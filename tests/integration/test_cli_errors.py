@@ -139,4 +139,9 @@ def test_json_output_of_a_blocked_run(project: Path, opa_path: Path, sandbox_ima
     assert [(s["agent"], s["tool"], s["decision"]) for s in doc["steps"]] == [
         ("planner", "python.run", "deny")
     ]
-    assert doc["steps"][0]["reasons"] == ["tool python.run is not granted to agent planner"]
+    assert doc["steps"][0]["reasons"] == [
+        "tool python.run is not granted to agent planner",
+        'grant missing: add "python.run" to runtime_data.authz.grants.agents.planner.tools in '
+        f"{project.resolve() / 'rego' / 'data.json'} (or to "
+        "runtime_data.authz.grants.teams.rogue.agents.planner.tools for team rogue only)",
+    ]

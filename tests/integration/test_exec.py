@@ -209,7 +209,13 @@ def test_denied_call_never_reaches_the_sandbox(runtime: Runtime, project: Path) 
     ]
     denied = [s for s in result.steps if s.decision == "deny"]
     assert all(s.sandbox_id is None for s in denied)
-    assert denied[0].reasons == ["tool python.run is not granted to agent planner"]
+    grants = runtime.settings.resolved_policy_dir / "data.json"
+    assert denied[0].reasons == [
+        "tool python.run is not granted to agent planner",
+        'grant missing: add "python.run" to runtime_data.authz.grants.agents.planner.tools in '
+        f"{grants} (or to runtime_data.authz.grants.teams.deny-trace.agents.planner.tools "
+        "for team deny-trace only)",
+    ]
     steps = events_by_step(runtime, result.run_id)
     assert steps[2] == ["proposal", "decision"] and steps[3] == ["proposal", "decision"]
     # The coder's listing, run after the denials, shows the workspace untouched.
@@ -226,8 +232,12 @@ def test_denied_first_call_starts_no_sandbox(runtime: Runtime) -> None:
     result = runtime.exec("List the root folder", "rogue")
 
     assert result.status == "blocked"
+    grants = runtime.settings.resolved_policy_dir / "data.json"
     assert result.reason == (
-        "planner's call to python.run was denied: tool python.run is not granted to agent planner"
+        "planner's call to python.run was denied: tool python.run is not granted to agent "
+        'planner; grant missing: add "python.run" to runtime_data.authz.grants.agents.planner.'
+        f"tools in {grants} (or to runtime_data.authz.grants.teams.rogue.agents.planner.tools "
+        "for team rogue only)"
     )
     # The refusal names what the agent may do instead (from rego/authz_alternatives.rego).
     assert len(result.alternatives) == 1
