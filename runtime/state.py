@@ -52,8 +52,9 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def private_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, as a 0600 file in a 0700 folder."""
+def private_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write `data` to `path` atomically, as a 0600 file in a 0700 folder (`fsync=False`
+    for content that must survive the process dying, not a power loss)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     fd = os.open(
@@ -63,7 +64,8 @@ def private_write(path: Path, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(temp, path)
