@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.agents import Team, load_team
 from runtime.audit.store import AuditLog, is_system_stream
 from runtime.errors import ConfigError, RunNotFound, UserError
+from runtime.factories import build_policy_engine, sandbox_spec
 from runtime.graph import GraphBuilder
 from runtime.graph_state import checkpoint_serializer
 from runtime.held import HeldStore
@@ -30,6 +31,9 @@ from runtime.settings import Settings
 from runtime.staging import StagingArea
 from runtime.state import ensure_state_dir, private_file
 from runtime.tools import ToolRegistry, project_registry
+
+# build_policy_engine is re-exported for the commands that need only the engine.
+__all__ = ["Runtime", "build_policy_engine", "sandbox_spec"]
 
 if TYPE_CHECKING:
     from runtime.policy.authorizer import Authorizer
@@ -443,30 +447,6 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def build_policy_engine(settings: Settings) -> Any:
-    """The configured engine: a managed or remote OPA server, or embedded regopy."""
-    if settings.policy_engine == "embedded":
-        from runtime.policy.embedded import EmbeddedEngine
-
-        return EmbeddedEngine(settings.resolved_policy_dir)
-    from runtime.policy.opa import OpaServerEngine
-
-    binary = Path(settings.opa_binary) if settings.opa_binary else None
-    if settings.opa_url:
-        return OpaServerEngine(settings.resolved_policy_dir, url=settings.opa_url)
-    return OpaServerEngine(settings.resolved_policy_dir, opa_binary=binary)
-
-
-def sandbox_spec(settings: Settings) -> Any:
-    from runtime.sandbox.base import SandboxLimits, SandboxSpec
-    from runtime.sandbox.image import image_tag
-
-    limits = SandboxLimits(
-        memory_mb=settings.sandbox_memory_mb, call_timeout_s=settings.sandbox_call_timeout_s
-    )
-    return SandboxSpec(image=settings.sandbox_image or image_tag(), limits=limits)
 
 
 def _alternatives_offered(status: str, final: dict[str, Any], steps: list[StepReport]) -> list[str]:
