@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from runtime.check_commit import CheckAndCommit
 from runtime.errors import ExecutorCrashed, PolicyDenied, SandboxError, UserError
+from runtime.grants import with_grant_hint
 from runtime.graph_state import MemoryWrite, PendingCall, StagedEffects, digest_args
 from runtime.models import (
     Action,
@@ -141,6 +142,10 @@ class Pipeline(CheckAndCommit):
             ),
         )
         decision = self.authorizer.authorize(policy_input)
+        # A declared tool that no grant gives the agent: say which grant and where.
+        decision = with_grant_hint(
+            decision, self.authorizer.engine, run.team.name, agent.name, call.tool
+        )
         self.audit.append(
             run.run_id,
             "decision",
