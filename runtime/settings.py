@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from runtime.errors import ConfigError
+from runtime.provenance.schema import TrustedData
 
 # The grammar of a memory-namespace segment (runtime/memory/namespace.py): the tenant
 # names every namespace, so a tenant that does not fit would fail only mid-run.
@@ -131,6 +132,13 @@ class Settings(BaseSettings):
         description="OTLP/gRPC endpoint (e.g. `http://127.0.0.1:4317`) for spans and metrics; "
         "unset, OpenTelemetry is off.",
     )
+    trusted_data: TrustedData = Field(
+        default_factory=TrustedData,
+        description="The principal's own data, trusted in every run: `[trusted_data.identity]`, "
+        "`[[trusted_data.contacts]]`, `[[trusted_data.accounts]]`, `[trusted_data.other]` "
+        "(tables of any keys). A recipient, account or URL taken from here needs no approval; "
+        "the same value read only from a web page or an e-mail does (docs/provenance.md).",
+    )
 
     @field_validator("tenant")
     @classmethod
@@ -215,6 +223,8 @@ def load_settings(**overrides: Any) -> Settings:
 def _type_name(annotation: Any) -> str:
     """`path`, `int`, `"opa" or "embedded"`: the type as a reader writes the value."""
     args = [a for a in get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "table"
     if get_origin(annotation) is Literal:
         return " or ".join(f'"{a}"' for a in args)
     if args:

@@ -84,7 +84,19 @@ def policy_eval(
         print_json(json.dumps(explained.document(), indent=2, ensure_ascii=False))
     else:
         _print_explained(explained)
+        _print_provenance(document.get("provenance") if entrypoint == "authz" else None)
     return 0 if explained.outcome in ("allow", "pass", "redact") else 3
+
+
+def _print_provenance(provenance: Any) -> None:
+    """Where each argument of the input came from (schema 2 or 1)."""
+    from runtime.provenance.show import provenance_lines
+
+    lines = provenance_lines(provenance)
+    if lines:
+        say("argument provenance:")
+        for line in lines:
+            say(f"  {line}")
 
 
 def _print_explained(explained: Any) -> None:

@@ -141,6 +141,7 @@ def runs_show(
     """The timeline of one run: every proposal, decision, execution, verdict and commit."""
     from runtime.audit.store import is_system_stream
     from runtime.errors import RunNotFound
+    from runtime.provenance.show import provenance_lines
 
     if is_system_stream(run_id):
         raise RunNotFound(
@@ -161,6 +162,9 @@ def runs_show(
         say(
             f"{event.seq:>5} {event.ts[11:23]} {event.kind:<16} {where} {json.dumps(summary)[:140]}"
         )
+        if event.kind == "decision":
+            for line in provenance_lines(event.payload.get("provenance")):
+                say(f"{'':>36}{line}")
     return 0
 
 
