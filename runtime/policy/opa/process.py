@@ -22,6 +22,7 @@ only when the server fails to start.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import ctypes
 import hashlib
 import json
@@ -35,7 +36,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import requests
 
@@ -63,6 +64,29 @@ def die_with_parent() -> None:
     """Linux: the managed OPA gets SIGTERM if the runtime dies without closing it."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_SPAWNER_LOCK = threading.Lock()
+_spawner: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def popen_for_life(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """`subprocess.Popen` from one thread that lives as long as the process.
+
+    PR_SET_PDEATHSIG (`die_with_parent`) fires when the *thread* that forked the server
+    exits, not the process: a server started from a run's worker thread (`aexec`, any
+    thread pool) died with that thread, and every run after it found the engine gone.
+    """
+    global _spawner
+    with _SPAWNER_LOCK:
+        if _spawner is None:
+            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="opa-spawn")
+        spawner = _spawner
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, **options)
+
+    return spawner.submit(start).result()
 
 
 def free_loopback_port() -> int:
@@ -160,7 +184,7 @@ class ManagedOpaProcess:
     def _spawn(self, folder: Path) -> None:
         self.port = free_loopback_port()
         self.log_tail.clear()
-        self.process = subprocess.Popen(
+        self.process = popen_for_life(
             [
                 str(self.opa),
                 "run",
