@@ -15,6 +15,7 @@ from pydantic import Field
 
 from runtime.audit.store import AuditEvent, AuditLog
 from runtime.models import Frozen
+from runtime.record import final_status, outcome
 from runtime.runs import run_status
 
 REFUSED_DECISIONS = frozenset({"deny"})
@@ -34,6 +35,8 @@ class RunSummary(Frozen):
     blocks: int = 0
     findings: int = 0
     approvals: int = 0
+    blocked_steps: list[int] = Field(default_factory=list)
+    redacted_steps: list[int] = Field(default_factory=list)
 
 
 class StepView(Frozen):
@@ -43,6 +46,10 @@ class StepView(Frozen):
     agent: str | None = None
     tool: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
+    args_shown: dict[str, Any] = Field(default_factory=dict)
+    args_sha256: str | None = None
+    refused: str | None = None
+    model_turn: dict[str, Any] | None = None
     decision: str | None = None
     reasons: list[str] = Field(default_factory=list)
     alternatives: list[str] = Field(default_factory=list)
@@ -52,7 +59,12 @@ class StepView(Frozen):
     provenance: dict[str, Any] = Field(default_factory=dict)
     sandbox_id: str | None = None
     exit_code: int | None = None
+    timed_out: bool = False
     duration_ms: float | None = None
+    stdout_tail: dict[str, Any] | None = None
+    stderr_tail: dict[str, Any] | None = None
+    memory_hits: list[dict[str, Any]] = Field(default_factory=list)
+    memory_access: list[dict[str, Any]] = Field(default_factory=list)
     changes: list[dict[str, Any]] = Field(default_factory=list)
     verdict: str | None = None
     findings: list[dict[str, Any]] = Field(default_factory=list)
@@ -61,6 +73,7 @@ class StepView(Frozen):
     memory_ids: list[str] = Field(default_factory=list)
     approval: dict[str, Any] | None = None
     committed: bool = False
+    discarded: bool = False
 
 
 def parse_ts(ts: str) -> datetime:
@@ -77,11 +90,14 @@ def summarize(run_id: str, events: Sequence[AuditEvent], status: str) -> RunSumm
     end = next((e for e in reversed(events) if e.kind == "run.end"), None)
     started = start.ts if start else (events[0].ts if events else "")
     steps = {e.step for e in events if e.kind == "proposal" and e.step is not None}
+    marked = outcome(events)
     return RunSummary(
         run_id=run_id,
         team=str(start.payload.get("team", "")) if start else "",
         task=str(start.payload.get("task", "")) if start else "",
-        status=status,
+        status=final_status(status, marked),
+        blocked_steps=marked["blocked_steps"],
+        redacted_steps=marked["redacted_steps"],
         started=started,
         ended=end.ts if end else None,
         duration_s=(
@@ -132,14 +148,26 @@ def timeline(events: Iterable[AuditEvent]) -> list[StepView]:
     """The run's tool calls in step order, each stage folded into one view."""
     steps: dict[int, dict[str, Any]] = {}
     proposed_at: dict[int, str] = {}
+    turns: dict[str, dict[str, Any]] = {}  # each agent's last model turn
     for event in events:
+        if event.kind == "model.turn" and event.agent:
+            turns[event.agent] = dict(event.payload)
         if event.step is None:
             continue
         view = steps.setdefault(event.step, {"step": event.step})
         payload = event.payload
         if event.kind == "proposal":
             proposed_at[event.step] = event.ts
-            view.update(agent=event.agent, tool=payload.get("tool"), args=payload.get("args", {}))
+            view.update(
+                agent=event.agent,
+                tool=payload.get("tool"),
+                args=payload.get("args", {}),
+                args_shown=payload.get("args_shown", {}),
+                args_sha256=payload.get("args_sha256"),
+                refused=payload.get("refused"),
+                # The model turn that proposed it (chat models record one per turn).
+                model_turn=turns.pop(event.agent, None) if event.agent else None,
+            )
         elif event.kind == "decision":
             view.update(
                 decision=payload.get("decision"),
@@ -155,7 +183,12 @@ def timeline(events: Iterable[AuditEvent]) -> list[StepView]:
             view.update(
                 sandbox_id=payload.get("sandbox_id"),
                 exit_code=payload.get("exit_code"),
+                timed_out=bool(payload.get("timed_out", False)),
                 duration_ms=payload.get("duration_ms"),
+                stdout_tail=payload.get("stdout_tail"),
+                stderr_tail=payload.get("stderr_tail"),
+                memory_hits=list(payload.get("memory_hits", [])),
+                memory_access=list(payload.get("memory_access", [])),
                 changes=list(payload.get("changes", [])),
             )
         elif event.kind == "verdict":
@@ -164,6 +197,8 @@ def timeline(events: Iterable[AuditEvent]) -> list[StepView]:
                 findings=list(payload.get("findings", [])),
                 verdict_reasons=list(payload.get("reasons", [])),
             )
+        elif event.kind == "discard":
+            view["discarded"] = True
         elif event.kind == "commit":
             view.update(
                 committed=True,
