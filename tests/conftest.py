@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures import make_project
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -97,8 +98,7 @@ def no_leftover_containers(docker_engine: object) -> Iterator[None]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A throwaway project: the repo's rego/ and agents/, editable per test."""
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "rego", root / "rego")
-    shutil.copytree(REPO / "agents", root / "agents", ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+    """A throwaway project built from tests/fixtures/project (the tests' own teams and
+    grants on the built-in policy library), editable per test. Never the repo's agents/ or
+    rego/ data: a user adding a team there must not break the suite."""
+    return make_project(tmp_path / "project")

@@ -20,6 +20,7 @@ from runtime.policy.embedded import EmbeddedEngine
 from runtime.policy.opa import OpaServerEngine
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# rego/ is the shipped policy library, not a project: tests of the library itself read it.
 POLICY_DIR = REPO_ROOT / "rego"
 
 

@@ -9,12 +9,13 @@ import pytest
 from runtime.agents import Agent, Team, discover_teams, load_team
 from runtime.errors import ConfigError
 from runtime.settings import load_settings
+from tests.fixtures import FIXTURE_PROJECT
 
-REPO = Path(__file__).resolve().parents[2]
+AGENTS = FIXTURE_PROJECT / "agents"  # the tests' own teams, not the repo's examples
 
 
-def test_builtin_teams_are_discovered() -> None:
-    teams = discover_teams(REPO / "agents")
+def test_fixture_teams_are_discovered() -> None:
+    teams = discover_teams(AGENTS)
     assert sorted(teams) == ["analyst", "rogue"]
     assert [a.name for a in teams["analyst"].agents] == ["planner", "coder"]
     assert teams["analyst"].may_hand_off("planner", "coder")
@@ -23,8 +24,8 @@ def test_builtin_teams_are_discovered() -> None:
 
 def test_unknown_team_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
-        load_team(REPO / "agents", "nope")
-    assert str(info.value) == f"unknown team 'nope'; teams in {REPO / 'agents'}: analyst, rogue"
+        load_team(AGENTS, "nope")
+    assert str(info.value) == f"unknown team 'nope'; teams in {AGENTS}: analyst, rogue"
 
 
 def test_team_validates_its_agents() -> None:

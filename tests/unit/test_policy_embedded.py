@@ -15,6 +15,7 @@ from runtime.policy.authorizer import Authorizer
 from runtime.policy.bundle import load_bundle
 from runtime.policy.embedded import EmbeddedEngine
 
+# rego/ is the shipped policy library, not a project: tests of the library itself read it.
 POLICY_DIR = Path(__file__).parents[2] / "rego"
 VERSION = load_bundle(POLICY_DIR).version
 

@@ -22,6 +22,7 @@ from runtime.policy.embedded import (
     set_input,
 )
 
+# rego/ is the shipped policy library, not a project: tests of the library itself read it.
 POLICY_DIR = Path(__file__).parents[2] / "rego"
 
 # Every string, number and key of the input, and what the usual builtins make of them.

@@ -27,6 +27,7 @@ from runtime.policy.versions import (
 from runtime.policy.watcher import PolicyChange, PolicyWatcher, stat_signature
 from runtime.settings import load_settings
 
+# rego/ is the shipped policy library, not a project: tests of the library itself read it.
 REPO_POLICY = Path(__file__).parents[2] / "rego"
 BROKEN_AUTHZ = "package runtime.authz\n\ndecision := {\n"
 PLANNER_RUNS_CODE = {

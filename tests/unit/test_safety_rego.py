@@ -26,6 +26,7 @@ from runtime.safety.checker import (
 )
 from runtime.safety.detectors import default_detectors
 
+# rego/ is the shipped policy library, not a project: tests of the library itself read it.
 REGO = Path(__file__).resolve().parents[2] / "rego"
 FAKE_RSA_KEY = (
     "-----BEGIN RSA PRIVATE KEY-----\n"
