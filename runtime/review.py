@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.types import interrupt
 
 from runtime.graph_state import PendingCall, RunState
+from runtime.safety.items import safe_name
 
 if TYPE_CHECKING:
     from runtime.pipeline import Pipeline, RunContext
@@ -66,7 +67,7 @@ class ReviewNodes:
         request = {
             **self._request("escalation", pending, reasons),
             "findings": [f.summary() for f in verdict.findings],
-            "files": [c.path for c in effects.changes.changes],
+            "files": [safe_name(c.path) for c in effects.changes.changes],
             "memory_writes": [w.namespace for w in effects.memory_writes],
         }
         approved, who, why, go_on = self._ask_human(request)

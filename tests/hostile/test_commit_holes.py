@@ -213,6 +213,20 @@ def test_a_name_that_is_not_utf8_is_refused_and_the_run_goes_on(e2e_project: Pat
     assert not staged_root(e2e_project, result.run_id).exists()
 
 
+def test_a_refused_name_holding_a_secret_is_recorded_by_its_safe_name(e2e_project: Path) -> None:
+    """A refusal quotes the file it refuses; when the box named that file after a token,
+    the commit.refused event and the step's reasons carry the token's marker instead."""
+    token = "ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5"
+    one_call_team(e2e_project, "linkname", f"import os\nos.symlink('/etc/passwd', '{token}.txt')")
+    result = exec_run(e2e_project, "linkname")
+    assert result.steps[0].verdict == "block"
+    assert any("[REDACTED:github_token:" in r for r in result.steps[0].reasons)
+    assert not any(token in r for r in result.steps[0].reasons)
+    (refused,) = [e for e in events(e2e_project, result.run_id) if e.kind == "commit.refused"]
+    assert "symlink" in refused.payload["reason"]
+    assert token not in json.dumps([e.payload for e in events(e2e_project, result.run_id)])
+
+
 # --------------------------------------------------------------------------- item 14
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from runtime.audit.store import AuditLog
 from tests.integration.test_approval import cli
+from tests.integration.test_cli_errors import run_cli
 from tests.integration.test_exec import add_team
 
 pytestmark = [
@@ -167,3 +168,36 @@ def test_tampered_staging_is_refused_at_commit(escalating_project: Path, opa_pat
     assert step["verdict"] == "block"
     assert any("staged content does not match the checked change set" in r for r in step["reasons"])
     assert not (output / "summary.txt").exists()
+
+
+def test_an_escalated_secret_name_reaches_the_reviewer_only_as_its_safe_name(
+    project: Path, opa_path: Path, sandbox_image: str
+) -> None:
+    """A token in a file name escalates (safety_on_unredactable); the escalation request
+    names the file with the token replaced by its marker. (`runs pending` also shows the
+    call's held arguments, raw on purpose: the reviewer judges them.)"""
+    token = "ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5"
+    add_team(
+        project,
+        "namer",
+        {"coder": "writes a note"},
+        {"coder": [{"tool": "fs.write", "args": {"path": f"{token}.txt", "content": "hi"}}]},
+    )
+    done = run_cli(
+        project,
+        "exec",
+        "write it",
+        "--team",
+        "namer",
+        "--json",
+        env={"RUNTIME_OPA_BINARY": str(opa_path), "RUNTIME_SAFETY_ON_UNREDACTABLE": "escalate"},
+    )
+    assert done.returncode == 4, done.stdout + done.stderr
+    code, waiting = cli(project, opa_path, "runs", "pending")
+    assert code == 0
+    (item,) = waiting  # type: ignore[misc]
+    assert item["kind"] == "escalation"
+    (shown,) = item["files"]
+    assert shown.endswith(".txt") and shown.startswith("[REDACTED:")
+    request = {key: item[key] for key in ("files", "findings", "reasons")}
+    assert token not in json.dumps(request)
