@@ -107,7 +107,8 @@ def install_seccomp() -> bool:
     libc, program, _ = built
     pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
     libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0)
-    return libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(program), 0, 0) == 0
+    answer: int = libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(program), 0, 0)
+    return answer == 0
 
 
 def prefer_for_oom(pid: int) -> None:
