@@ -3,7 +3,7 @@
 Between the safety check and the commit, the bytes of a call's changed files are written
 under `<state_dir>/runs/<run_id>/staged/step-<n>/`; the rest of its effects (memory writes,
 the text the agent will see, the change set with each file's hash) travel in the run's
-checkpointed graph state (`effects_to_json`). Together they let a run pause for a human
+checkpointed graph state (`PendingCall`, runtime/graph_state.py). Together they let a run pause for a human
 (`escalate`) and resume in another process after its box is gone, and let a run killed in
 the middle of a commit finish it on `runtime runs resume` without running the tool again.
 Each step directory lands by rename, so a reader sees all of it or none.
@@ -36,47 +36,9 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
-
-from runtime.models import ChangeSet, Trust
-from runtime.tools import StagedMemoryWrite, ToolOutcome
 
 MANIFEST = "manifest.json"
 _STAGED_NAME = re.compile(r"f[0-9]{5}")
-
-
-def effects_to_json(outcome: ToolOutcome, changes: ChangeSet) -> dict[str, Any]:
-    """A call's effects without file bytes, for the run's checkpointed graph state."""
-    return {
-        "result": outcome.result,
-        "ok": outcome.ok,
-        "trust": outcome.trust.value,
-        "source": outcome.source,
-        "memory_writes": [
-            {"namespace": w.namespace, "text": w.text, "source": w.source, "trust": w.trust.value}
-            for w in outcome.memory_writes
-        ],
-        "changes": changes.model_dump(mode="json"),
-    }
-
-
-def effects_from_json(document: dict[str, Any]) -> tuple[ToolOutcome, ChangeSet]:
-    outcome = ToolOutcome(
-        result=document["result"],
-        ok=document["ok"],
-        trust=Trust(document["trust"]),
-        source=document["source"],
-        memory_writes=[
-            StagedMemoryWrite(
-                namespace=w["namespace"],
-                text=w["text"],
-                source=w["source"],
-                trust=Trust(w["trust"]),
-            )
-            for w in document["memory_writes"]
-        ],
-    )
-    return outcome, ChangeSet.model_validate(document["changes"])
 
 
 class StagingArea:
