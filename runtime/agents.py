@@ -7,15 +7,14 @@ what they ask for goes through the pipeline, and the policy decides.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from runtime.errors import ConfigError
 from runtime.models import Frozen
+from runtime.project_modules import project_modules
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -70,10 +69,7 @@ def discover_teams(agents_dir: Path) -> dict[str, Team]:
     if not agents_dir.is_dir():
         raise ConfigError(f"no agents folder at {agents_dir}: create it with a team in a .py file")
     teams: dict[str, Team] = {}
-    for path in sorted(agents_dir.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        module = _import_file(path)
+    for path, module in project_modules(agents_dir, "agents"):
         for value in vars(module).values():
             if isinstance(value, Team):
                 if value.name in teams and teams[value.name].source != str(path):
@@ -88,27 +84,3 @@ def load_team(agents_dir: Path, name: str) -> Team:
         known = ", ".join(sorted(teams)) or "none"
         raise ConfigError(f"unknown team {name!r}; teams in {agents_dir}: {known}")
     return teams[name]
-
-
-def _import_file(path: Path) -> object:
-    module_name = f"_runtime_agents_{path.stem}_{abs(hash(str(path.resolve())))}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except ConfigError:
-        del sys.modules[module_name]
-        raise
-    except ValidationError as exc:
-        del sys.modules[module_name]
-        detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}: {detail}") from exc
-    except Exception as exc:
-        del sys.modules[module_name]
-        raise ConfigError(f"{path} failed to import: {type(exc).__name__}: {exc}") from exc
-    return module

@@ -48,3 +48,19 @@ def test_bad_setting_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(project_dir=tmp_path, policy_engine="magic")
     assert str(info.value) == "invalid setting policy_engine: Input should be 'opa' or 'embedded'"
+
+
+@pytest.mark.parametrize("folder", ["agents", "tools"])
+def test_a_broken_project_file_is_one_error_naming_it(tmp_path: Path, folder: str) -> None:
+    """agents/*.py and tools/*.py are imported the same way (runtime/project_modules.py)."""
+    from runtime.toolkit.discovery import discover_tools
+
+    (tmp_path / folder).mkdir()
+    broken = tmp_path / folder / "broken.py"
+    broken.write_text("raise KeyError('oops')\n")
+    (tmp_path / folder / "_private.py").write_text("raise SystemExit('never imported')\n")
+    with pytest.raises(ConfigError) as info:
+        discover_teams(tmp_path / folder) if folder == "agents" else discover_tools(
+            tmp_path / folder
+        )
+    assert str(info.value) == f"{broken} failed to import: KeyError: 'oops'"
