@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from runtime.models import Finding
+from runtime.models import Finding, Severity
 
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -19,6 +19,21 @@ _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 def value_hash(value: str) -> str:
     """The stable name of a matched value: `sha256:` and the hex digest of its UTF-8 bytes."""
     return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def span_finding(
+    text: str, start: int, end: int, *, type: str, detector: str, location: str, severity: Severity
+) -> Finding:
+    """The finding for `text[start:end]`: where it is and the hash of it, never the value."""
+    return Finding(
+        type=type,
+        detector=detector,
+        location=location,
+        start=start,
+        end=end,
+        severity=severity,
+        value_hash=value_hash(text[start:end]),
+    )
 
 
 def marker(finding: Finding) -> str:

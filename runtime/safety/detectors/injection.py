@@ -25,7 +25,7 @@ from runtime.safety.detectors.confusables import (
     VARIATION_SELECTORS,
     invisible_characters,
 )
-from runtime.safety.redact import value_hash
+from runtime.safety.redact import span_finding
 
 _BLACK_FLAG = "\U0001f3f4"
 _CANCEL_TAG = "\U000e007f"
@@ -267,14 +267,14 @@ class InjectionDetector:
                 spans.add(("hidden_unicode", start, end))
         spans.update(self._phrase_spans(text))
         return [
-            Finding(
+            span_finding(
+                text,
+                start,
+                end,
                 type=kind,
                 detector=self.name,
                 location=location,
-                start=start,
-                end=end,
                 severity=SEVERITY,
-                value_hash=value_hash(text[start:end]),
             )
             for kind, start, end in sorted(spans, key=lambda s: (s[1], s[2], s[0]))
         ]

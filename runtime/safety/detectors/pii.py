@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from runtime.models import Finding, Severity
-from runtime.safety.redact import value_hash
+from runtime.safety.redact import span_finding
 
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
@@ -238,14 +238,14 @@ class PiiDetector:
                     continue
                 claimed[start:end] = b"\x01" * (end - start)
                 findings.append(
-                    Finding(
+                    span_finding(
+                        text,
+                        start,
+                        end,
                         type=kind,
                         detector=self.name,
                         location=location,
-                        start=start,
-                        end=end,
                         severity=SEVERITY_BY_TYPE[kind],
-                        value_hash=value_hash(text[start:end]),
                     )
                 )
         return sorted(findings, key=lambda f: (f.start, f.end))

@@ -45,7 +45,7 @@ from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
 from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP, KeywordDetector
 
 from runtime.models import Finding, Severity
-from runtime.safety.redact import value_hash
+from runtime.safety.redact import span_finding
 
 # Shannon entropy (bits per char) above which a base64-alphabet string counts as random.
 # 4.5 is detect-secrets' own default; unquoted candidates must also be long and mixed-case
@@ -200,14 +200,14 @@ class SecretsDetector:
                 for start, window in _windows(line):
                     hits.update(self._line_hits(keys, offset + start, window))
         return [
-            Finding(
+            span_finding(
+                text,
+                hit.start,
+                hit.end,
                 type=hit.type,
                 detector=self.name,
                 location=location,
-                start=hit.start,
-                end=hit.end,
                 severity=SEVERITY_BY_TYPE.get(hit.type, _DEFAULT_SEVERITY),
-                value_hash=value_hash(text[hit.start : hit.end]),
             )
             for hit in _most_specific(hits)
         ]
