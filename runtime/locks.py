@@ -2,8 +2,9 @@
 
 The kernel drops an flock when the process holding it dies, however it dies (kill -9
 included), so a lock file never needs cleaning up. Linux-only, like the runtime (Docker,
-prctl). Users: the run lock (`runtime/runs.py`: one process drives a run) and the policy
-lock (`runtime/policy/versions.py`: watchers and rollbacks take turns).
+prctl). Users: the run lock (`runtime/runs.py`: one process drives a run), the policy
+lock (`runtime/policy/versions.py`: watchers and rollbacks take turns) and the audit head
+lock (`runtime/audit/seal.py`: appends from several processes advance one signed head).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class FileLock:
         return self._fd
 
     @contextlib.contextmanager
-    def hold(self, timeout: float) -> Iterator[bool]:
-        """Yields True while held, or False when it could not be had within `timeout`."""
+    def hold(self, timeout: float | None) -> Iterator[bool]:
+        """Yields True while held, or False when it could not be had within `timeout`
+        (None: waits as long as it takes)."""
         if not self.acquire(timeout):
             yield False
             return
@@ -44,10 +46,11 @@ class FileLock:
         finally:
             self.release()
 
-    def acquire(self, timeout: float = 0.0) -> bool:
-        """Take the lock, waiting up to `timeout` seconds (0: only if free right now)."""
-        deadline = time.monotonic() + timeout
-        if not self._thread_lock.acquire(timeout=timeout):
+    def acquire(self, timeout: float | None = 0.0) -> bool:
+        """Take the lock, waiting up to `timeout` seconds (0: only if free right now; None:
+        as long as it takes, blocked in the kernel rather than polling)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
             return False
         if self._depth == 0 and not self._lock_file(deadline):
             self._thread_lock.release()
@@ -67,9 +70,13 @@ class FileLock:
                 os.close(fd)
         self._thread_lock.release()
 
-    def _lock_file(self, deadline: float) -> bool:
+    def _lock_file(self, deadline: float | None) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if deadline is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._fd = fd
+            return True
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,7 +24,6 @@ unless `RUNTIME_AUDIT_KEY` is used), or who deletes the key, the head and the lo
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
@@ -34,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.errors import ConfigError
+from runtime.locks import FileLock
 from runtime.models import Frozen
 from runtime.state import private_write
 
@@ -132,13 +132,9 @@ def write_head(log_path: Path, key: bytes, head: Head) -> None:
 
 @contextlib.contextmanager
 def head_lock(log_path: Path) -> Iterator[None]:
-    """Serialises head updates (and key creation) across processes."""
-    fd = os.open(log_path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    """Serialises head updates (and key creation) across processes and threads."""
+    with FileLock(log_path.with_suffix(".lock")).hold(timeout=None):
         yield
-    finally:
-        os.close(fd)
 
 
 def advance_head(log_path: Path, key: bytes, head: Head) -> None:

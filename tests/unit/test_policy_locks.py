@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,6 +57,34 @@ def test_another_process_holding_the_lock_times_out_then_death_frees_it(tmp_path
         child.wait()
     with FileLock(path).hold(1) as held:
         assert held is True
+
+
+def test_no_timeout_waits_for_the_holder_to_go(tmp_path: Path) -> None:
+    """timeout=None (the audit head lock) blocks until the other process lets go."""
+    path = tmp_path / "lock"
+    child = hold_in_child(path)
+    try:
+        killer = threading.Timer(0.3, child.kill)
+        killer.start()
+        started = time.monotonic()
+        with FileLock(path).hold(None) as held:
+            assert held is True
+            assert time.monotonic() - started >= 0.3
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_audit_head_lock_is_a_file_lock_other_holders_wait_for(tmp_path: Path) -> None:
+    """runtime/audit/seal.py serialises head updates with runtime.locks, not its own flock."""
+    from runtime.audit.seal import head_lock
+
+    log = tmp_path / "audit.db"
+    with head_lock(log):
+        assert is_locked(log.with_suffix(".lock"))
+        with FileLock(log.with_suffix(".lock")).hold(0.1) as held:
+            assert held is False
+    assert not is_locked(log.with_suffix(".lock"))
 
 
 def test_a_driven_run_refuses_a_second_driver_and_names_the_holder(tmp_path: Path) -> None:
