@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +12,14 @@ import pytest
 from runtime.errors import ConfigError
 from runtime.memory.embedding import MiniLMEmbedding
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_fixtures_dir() -> Path:
-    """`$RUNTIME_SHARED_DIR/fixtures` if set, else `<repo>/../shared/fixtures`."""
-    shared = os.environ.get("RUNTIME_SHARED_DIR")
-    if shared:
-        base = Path(shared)
-        return base / "fixtures" if (base / "fixtures").is_dir() else base
-    return REPO.parent / "shared" / "fixtures"
+# Reference vectors from sentence-transformers (the file names its model and versions), kept
+# in the repo so a clean clone tests the numpy forward pass with nothing from outside.
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm-reference.json"
 
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, Any]:
-    path = shared_fixtures_dir() / "minilm-reference.json"
-    if not path.is_file():
-        message = f"{path} not found: set RUNTIME_SHARED_DIR to the shared directory"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message)
-        pytest.skip(message)
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(REFERENCE.read_text(encoding="utf-8"))
     return data
 
 
