@@ -4,6 +4,7 @@ answer resumes it (approve) or stops it cleanly (deny); both are audited with wh
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 from runtime.audit.store import AuditLog
 from tests.integration.test_cli_errors import run_cli
 from tests.integration.test_exec import add_team
+
+PAUSE_S = 3.0
 
 pytestmark = [
     pytest.mark.docker,
@@ -108,6 +111,21 @@ def test_paused_run_survives_restart_and_resumes_on_approval(
     assert (
         again.stderr.strip() == f"error: run {run_id} is not awaiting approval (status: completed)"
     )
+
+
+def test_time_waiting_for_a_human_is_not_counted_in_the_step(
+    approval_project: Path, opa_path: Path
+) -> None:
+    """A step's duration adds up the time the nodes spent on it in their own processes: a
+    pause for approval (and the new process that resumes) adds nothing (issue 13)."""
+    code, doc = cli(approval_project, opa_path, "exec", "write it", "--team", "careful")
+    assert code == 4, doc
+    time.sleep(PAUSE_S)
+    code, doc = cli(approval_project, opa_path, "approve", str(doc["run_id"]), "--by", "alice")
+    assert code == 0, doc
+    write = doc["steps"][1]  # type: ignore[index]
+    assert write["tool"] == "fs.write"
+    assert 0 < write["duration_ms"] < PAUSE_S * 1000
 
 
 def test_denied_approval_stops_the_run_cleanly(approval_project: Path, opa_path: Path) -> None:
