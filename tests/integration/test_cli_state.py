@@ -195,7 +195,8 @@ def test_stopped_run_is_interrupted_and_resumes(
     [row] = json.loads(run_cli(project, "runs", "list", "--json").stdout)
     assert (row["id"], row["status"]) == (run_id, "interrupted")
     kinds = [
-        e["kind"] for e in json.loads(run_cli(project, "runs", "show", run_id, "--json").stdout)
+        e["kind"]
+        for e in json.loads(run_cli(project, "runs", "show", run_id, "--json").stdout)["events"]
     ]
     assert kinds[-2:] == ["run.interrupted", "sandbox.released"]
     assert "run.end" not in kinds
@@ -205,3 +206,17 @@ def test_stopped_run_is_interrupted_and_resumes(
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["output"] == "woke"
     assert run_cli(project, "audit", "verify").returncode == 0
+
+
+def test_doctor_without_opa_names_the_embedded_engine(project: Path, tmp_path: Path) -> None:
+    """No OPA binary anywhere: doctor says so and names the engine that needs none; with
+    policy_engine = "embedded" the missing binary is not a problem at all (issue 13)."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = run_cli(project, "doctor", env=env)
+    lines = done.stdout.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("missing  opa:"))
+    assert lines[index + 1].endswith(
+        'or set policy_engine = "embedded" in runtime.toml (needs no OPA binary)'
+    )
+    embedded = run_cli(project, "doctor", env={**env, "RUNTIME_POLICY_ENGINE": "embedded"})
+    assert "present  opa: not needed: policy_engine = embedded" in embedded.stdout.splitlines()
