@@ -46,3 +46,18 @@ def test_the_readme_json_example_uses_only_fields_the_result_has() -> None:
     shown = set(re.findall(r'"(\w+)":', example))
     assert {"run_id", "status", "steps", "decision"} <= shown
     assert shown <= set(RunResult.model_fields) | set(StepReport.model_fields)
+
+
+def test_setup_installs_python_packages_only_into_its_venv() -> None:
+    """Debian's own python3 refuses pip outside a venv (externally-managed-environment):
+    every pip install in scripts/setup.sh runs the venv's python, and the README says how
+    to enter the venv."""
+    script = (REPO / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert re.search(r'^PY="\$VENV/bin/python"$', script, re.MULTILINE)
+    installs = [
+        line.strip()
+        for line in script.splitlines()
+        if "pip install" in line and not line.lstrip().startswith(("#", "say "))
+    ]
+    assert installs and all(line.startswith('"$PY" -m pip install') for line in installs)
+    assert "source .venv/bin/activate" in (REPO / "README.md").read_text(encoding="utf-8")
