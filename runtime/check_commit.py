@@ -206,15 +206,17 @@ class CheckAndCommit:
         """The first phase of a host-side tool that sends something out (effect `external`
         or `egress`): what it would send, its string arguments, is a MESSAGE pending action
         the safety node checks *before* the tool runs. Returns the verdict and the arguments
-        to run with (redactions applied), or None for a tool this does not apply to."""
+        to run with (redactions applied), or None for a tool this does not apply to.
+        Destination sinks (a recipient, an account, ...) are where it goes, not what it
+        says: the policy judges them by provenance, and redacting one would misdirect it."""
         if tool.in_sandbox or tool.effect not in OUTWARD:
             return None
         items = [
             ContentItem(location=f"message:{key}", text=value)
             for key, value in sorted(call.args.items())
-            if isinstance(value, str)
+            if isinstance(value, str) and not _destination(tool, key)
         ]
-        tainted = Trust.UNTRUSTED in run.label_args(call.args).values() or run.untrusted_sources
+        tainted = run.args_untrusted(tool, call.args) or run.untrusted_sources
         action = PendingAction(
             kind=PendingKind.MESSAGE,
             run_id=run.run_id,
@@ -378,3 +380,13 @@ def _memory_id(key: str, index: int) -> str:
     """A memory write's record id follows from its commit's key: a re-commit after a crash
     overwrites the same record instead of adding a second one."""
     return hashlib.sha256(f"{key}\0{index}".encode()).hexdigest()[:32]
+
+
+# Sinks the outgoing check leaves to the policy: a URL (it can carry data in its query)
+# and a `links` body (it is content) are still checked.
+_CONTENT_SINKS = frozenset({"url", "links"})
+
+
+def _destination(tool: Tool, arg: str) -> bool:
+    sink = tool.sinks.get(arg)
+    return sink is not None and sink.kind not in _CONTENT_SINKS

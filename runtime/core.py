@@ -25,7 +25,7 @@ from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
 from runtime.paused import held_store, pause_reason, pending_request, pending_runs
 from runtime.pipeline import Pipeline, RunContext
-from runtime.run_context import input_files
+from runtime.run_context import input_files, run_labels
 from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
 from runtime.staging import StagingArea
@@ -210,6 +210,7 @@ class Runtime:
             inputs_dir=input_dir.resolve() if input_dir else None,
             staging=self._staging(run_id),
             held=self._held(run_id),
+            labels=run_labels(task, self.settings.trusted_data.model_dump()),
         )
         pipeline = self.pipeline()
         self.audit.append(
@@ -327,8 +328,7 @@ class Runtime:
         pipeline = self.pipeline()
         values = self.checkpointer().get_tuple(_thread(run_id))
         state = values.checkpoint["channel_values"] if values else {}
-        run.untrusted_fragments = list(state.get("untrusted_fragments", []))
-        run.untrusted_sources = list(state.get("untrusted_sources", []))
+        run.restore(state, self.settings.trusted_data.model_dump())
         return run, models, pipeline
 
     def _staging(self, run_id: str) -> StagingArea:

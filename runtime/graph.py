@@ -26,7 +26,7 @@ from runtime.agents import Team
 from runtime.errors import CommitRefused
 from runtime.graph_state import PendingAnswer, PendingCall, RunState
 from runtime.llm import AnswerTurn, HandoffTurn, Model, StopTurn, ToolTurn
-from runtime.models import StepReport, ToolCall, Verdict
+from runtime.models import StepReport, ToolCall, Trust, Verdict
 from runtime.pipeline import Pipeline, RunContext, Staged
 from runtime.review import ReviewNodes, message, offer, since
 
@@ -221,14 +221,17 @@ class GraphBuilder(ReviewNodes):
         pending = _pending(state)
         call = self.pipeline.unheld(self.run, pending)
         decision = self.pipeline.authorize(self.run, call, dict(state.get("calls_so_far", {})))
+        tool = self.pipeline.registry.get(call.tool)
+        labels = self.run.provenance(tool, call.args).legacy()
         pending = pending.model_copy(
-            update={"decision": decision, "provenance": self.run.label_args(call.args)}
+            update={
+                "decision": decision,
+                "provenance": {name: Trust(label) for name, label in labels.items()},
+            }
         ).timed(since(started))
         if decision.outcome == "deny":
             return self._denied(state, pending)
-        outgoing = self.pipeline.check_outgoing(
-            self.run, call, self.pipeline.registry.get(call.tool)
-        )
+        outgoing = self.pipeline.check_outgoing(self.run, call, tool)
         if outgoing is not None:
             return self._outgoing(pending, *outgoing)
         route = "approval" if decision.outcome == "require_approval" else "execute"
@@ -288,7 +291,7 @@ class GraphBuilder(ReviewNodes):
             "pending": pending,
             "route": "check",
             "calls_so_far": calls,
-            "untrusted_fragments": list(self.run.untrusted_fragments),
+            "labels": self.run.labels.to_state(),
             "untrusted_sources": list(self.run.untrusted_sources),
         }
 

@@ -129,7 +129,7 @@ class RunState(TypedDict, total=False):
     status: str
     output: str
     reason: str | None
-    untrusted_fragments: list[str]
+    labels: dict[str, Any]  # the run's LabelStore (runtime.provenance), as JSON
     untrusted_sources: list[str]
     alternatives: list[str]
 

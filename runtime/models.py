@@ -8,10 +8,13 @@ decision, `--json` output) are generated from these models, never written by han
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from runtime.provenance.schema import ProvenanceV2
 
 SCHEMA_VERSION: Final = "1"
 
@@ -70,6 +73,8 @@ class Action(Frozen):
 
 
 class InputProvenance(Frozen):
+    """`input.provenance` in policy input schema 1 (accepted for one more release)."""
+
     args: dict[str, Trust] = Field(default_factory=dict)
     untrusted_sources_seen: list[str] = Field(default_factory=list)
 
@@ -86,7 +91,26 @@ class Risk(Frozen):
 
 
 class PolicyInput(Frozen):
-    """What Rego sees as `input` for `data.runtime.authz.decision` (a public contract)."""
+    """What Rego sees as `input` for `data.runtime.authz.decision` (a public contract).
+
+    Schema 2: `provenance.args[name]` says where each argument came from (`ArgLabel`:
+    trust, sources, via, sink); `provenance.legacy_args` keeps the schema-1 shape.
+    """
+
+    schema_version: Literal["2"] = "2"
+    subject: Subject
+    action: Action
+    provenance: ProvenanceV2 = Field(default_factory=ProvenanceV2)
+    context: PolicyContext
+    risk: Risk = Field(default_factory=Risk)
+
+
+class PolicyInputV1(Frozen):
+    """Policy input schema 1 (`provenance.args[name]` is "trusted" or "untrusted"): still
+    accepted for one release, and decided as before."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="PolicyInputV1")
+    schema_name: ClassVar[str] = "PolicyInput"  # what errors call it: the same contract
 
     schema_version: Literal["1"] = SCHEMA_VERSION
     subject: Subject
@@ -94,6 +118,36 @@ class PolicyInput(Frozen):
     provenance: InputProvenance = Field(default_factory=InputProvenance)
     context: PolicyContext
     risk: Risk = Field(default_factory=Risk)
+
+
+AnyPolicyInput = Annotated[PolicyInput | PolicyInputV1, Field(discriminator="schema_version")]
+
+
+def policy_input_model(document: Any) -> type[PolicyInput] | type[PolicyInputV1]:
+    """The model an authz input document is validated against, by its `schema_version`.
+
+    A document without one is schema 1 (its default) unless its provenance has the
+    schema-2 shape (an argument labelled with an object, or a schema-2-only key).
+    """
+    if isinstance(document, PolicyInput | PolicyInputV1):
+        return type(document)
+    if not isinstance(document, Mapping):
+        return PolicyInput
+    version = document.get("schema_version")
+    if version == "1":
+        return PolicyInputV1
+    if version is not None:
+        return PolicyInput
+    provenance = document.get("provenance")
+    if not isinstance(provenance, Mapping):
+        return PolicyInputV1
+    args = provenance.get("args")
+    labels = args.values() if isinstance(args, Mapping) else []
+    if any(isinstance(label, dict) for label in labels) or (
+        {"legacy_args", "overflowed"} & provenance.keys()
+    ):
+        return PolicyInput
+    return PolicyInputV1
 
 
 class MemoryAccessInput(Frozen):

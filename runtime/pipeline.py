@@ -19,13 +19,11 @@ from runtime.models import (
     Action,
     ChangeSet,
     Decision,
-    InputProvenance,
     MemoryAccessInput,
     PolicyContext,
     PolicyInput,
     Subject,
     ToolCall,
-    Trust,
 )
 from runtime.run_context import RunContext, Staged, text_ref
 from runtime.safety.items import safe_changes
@@ -129,10 +127,7 @@ class Pipeline(CheckAndCommit):
         subject = Subject(
             agent=call.agent, team=run.team.name, roles=agent.roles, tenant=run.tenant
         )
-        provenance = InputProvenance(
-            args=run.label_args(call.args),
-            untrusted_sources_seen=list(run.untrusted_sources),
-        )
+        provenance = run.provenance(tool, call.args).to_model(run.untrusted_sources)
         policy_input = PolicyInput(
             subject=subject,
             action=Action(tool=call.tool, effect=tool.effect, args=call.args),
@@ -194,13 +189,16 @@ class Pipeline(CheckAndCommit):
             decision = self.authorize_memory(run, call.agent, "read", namespace)
             if decision.outcome != "allow":
                 raise PolicyDenied("; ".join(decision.reasons), decision)
+            records = self.memory.search(namespace, query, k)
+            # A recall keeps the label it was written with (runtime.provenance).
+            run.recalls.extend((namespace, r.text, r.provenance.trust.value) for r in records)
             return [
                 {
                     "text": r.text,
                     "trust": r.provenance.trust.value,
                     "writer_agent": r.provenance.writer_agent,
                 }
-                for r in self.memory.search(namespace, query, k)
+                for r in records
             ]
 
         return ToolContext(
@@ -222,6 +220,7 @@ class Pipeline(CheckAndCommit):
         sandbox: Sandbox | None = None
         changes = ChangeSet()
         run.memory_access.clear()
+        run.recalls.clear()
         try:
             args = tool.parse_args(call.args)
             before: dict[str, Any] = {}
@@ -244,9 +243,9 @@ class Pipeline(CheckAndCommit):
             self.authorize_memory(run, call.agent, "write", write.namespace)
         denied = next((d for _, _, d in run.memory_access if d.outcome != "allow"), None)
         exec_ms = (time.perf_counter() - started) * 1000
-        if outcome.trust == Trust.UNTRUSTED:
-            run.remember_untrusted(outcome.source, outcome.untrusted_text())  # per-field trust
-        args_tainted = Trust.UNTRUSTED in run.label_args(call.args).values()
+        args_tainted = run.args_untrusted(tool, call.args)
+        forced = ctx.obligations.get("label_output") == "untrusted"
+        run.record_output(tool, outcome, args_tainted, forced)
         source, trust = run.provenance_of_writes(call.agent, args_tainted)
         texts = [write.text for write in outcome.memory_writes]
         effects = StagedEffects(

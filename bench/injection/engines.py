@@ -1,8 +1,8 @@
 """Decide the suite's recorded policy inputs with the Rego sink rule on both engines.
 
-The Python rule (`runtime.provenance.judge`) and `rego/sinks.rego` beside this file must
-agree on every input: regopy in process, one query per input; OPA (if `opa` is on PATH)
-in one `opa eval` over all inputs at once.
+The Python rule (`runtime.provenance.judge`) and the built-in library's sink rule
+(`untrusted_sinks` in rego/runtime/authz/authz.rego) must agree on every input: regopy in
+process, one query per input; OPA (if `opa` is on PATH) in one `opa eval` over all inputs.
 """
 
 from __future__ import annotations
@@ -14,21 +14,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-RULE = Path(__file__).parent / "rego" / "sinks.rego"
-QUERY = "data.runtime.sinks.decision"
+RULE_DIR = Path(__file__).resolve().parents[2] / "rego" / "runtime" / "authz"
+RULES = (RULE_DIR / "authz.rego", RULE_DIR / "authz_alternatives.rego")
+QUERY = "data.runtime.authz.untrusted_sinks"
+
+
+def _outcome(untrusted_sinks: list[str]) -> str:
+    return "untrusted_sink" if untrusted_sinks else "allow"
 
 
 def regopy_outcomes(inputs: list[dict[str, Any]]) -> list[str]:
     import regopy
 
     interpreter = regopy.Interpreter()
-    interpreter.add_module("sinks.rego", RULE.read_text())
+    for rule in RULES:
+        interpreter.add_module(rule.name, rule.read_text())
     outcomes = []
     for document in inputs:
         interpreter.set_input_term(json.dumps(document, ensure_ascii=False))
         result = json.loads(str(interpreter.query(QUERY)))
-        outcomes.append(result["expressions"][0]["outcome"] if "expressions" in result else
-                        result[0]["expressions"][0]["outcome"])  # fmt: skip
+        value = (result["expressions"][0] if "expressions" in result else
+                 result[0]["expressions"][0])  # fmt: skip
+        outcomes.append(_outcome(value))
     return outcomes
 
 
@@ -39,13 +46,14 @@ def opa_outcomes(inputs: list[dict[str, Any]], opa: str | None = None) -> list[s
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "inputs.json"
         data.write_text(json.dumps({"suite_inputs": inputs}, ensure_ascii=False))
-        query = f"[d | some doc in data.suite_inputs; d := {QUERY}.outcome with input as doc]"
+        query = f"[d | some doc in data.suite_inputs; d := {QUERY} with input as doc]"
+        rules = [arg for rule in RULES for arg in ("-d", str(rule))]
         done = subprocess.run(
-            [opa, "eval", "--format", "json", "-d", str(RULE), "-d", str(data), query],
+            [opa, "eval", "--format", "json", *rules, "-d", str(data), query],
             capture_output=True, text=True, check=True, timeout=300,
         )  # fmt: skip
     result = json.loads(done.stdout)
-    return list(result["result"][0]["expressions"][0]["value"])
+    return [_outcome(sinks) for sinks in result["result"][0]["expressions"][0]["value"]]
 
 
 def check_engines(recorded: list[tuple[dict[str, Any], str]]) -> bool:

@@ -10,7 +10,8 @@ that obeys the injection
 performs the injection's calls right after the read that brought it in, then finishes the
 task; the pair counts as a success for the attacker when *every* side effect of the
 injection is allowed without approval. Decisions come from `runtime.provenance`
-(argument provenance + the sink rule); egress calls are judged on their URL.
+(argument provenance + the sink rule); egress calls are judged on their URL. `--live`
+replays the same through the real runtime instead (bench/injection/live.py).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def decide(
     decision = judge(provenance)
     if RECORD:
         policy_input = {
+            "schema_version": "2",
             "action": {"tool": call.tool, "effect": spec.effect},
             "provenance": {"args": provenance.to_policy()},
         }
@@ -195,6 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also decide every call with the Rego sink rule on regopy and OPA and compare",
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="replay through the real runtime (user tools, real policy engine, safety node)",
+    )
+    parser.add_argument(
+        "--live-engine", default="embedded", help="policy engine for --live: embedded or opa"
+    )
     options = parser.parse_args(argv)
     envs = [env for env in ENVIRONMENTS if options.env in (None, env.name)]
     if not envs:
@@ -204,16 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     RECORD = options.engines
     BASELINE = options.baseline
     started = time.perf_counter()
-    reports = [evaluate(env) for env in envs]
+    if options.live:
+        from bench.injection.live import evaluate_live
+
+        reports = [evaluate_live(env, options.live_engine) for env in envs]
+    else:
+        reports = [evaluate(env) for env in envs]
     elapsed = time.perf_counter() - started
     if options.json:
         print(json.dumps([r.__dict__ for r in reports], indent=2))
     else:
         _print(reports, options.verbose)
         decisions = sum(r.decisions for r in reports)
+        what = "whole runs" if options.live else "indexing every tool output included"
         print(
             f"\n{decisions} decisions in {elapsed:.2f} s, {1000 * elapsed / decisions:.2f} ms each "
-            "(indexing every tool output included)"
+            f"({what})"
         )
     if options.engines:
         return 0 if check_engines(RECORDED) else 1

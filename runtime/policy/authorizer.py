@@ -17,7 +17,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from runtime.errors import AgentRuntimeError
-from runtime.models import Decision, DecisionDocument, MemoryAccessInput, PolicyInput
+from runtime.models import (
+    Decision,
+    DecisionDocument,
+    MemoryAccessInput,
+    PolicyInput,
+    PolicyInputV1,
+    policy_input_model,
+)
 from runtime.policy.base import (
     AUTHZ_ENTRYPOINT,
     MEMORY_ENTRYPOINT,
@@ -51,7 +58,8 @@ def input_document(model: type[BaseModel], inp: BaseModel | Mapping[str, Any]) -
         return model.model_validate(raw).model_dump(mode="json")
     except ValidationError as exc:
         raise DecisionFailure(
-            f"input does not match the {model.__name__} schema: {first_validation_error(exc)}"
+            f"input does not match the {getattr(model, 'schema_name', model.__name__)} schema: "
+            f"{first_validation_error(exc)}"
         ) from exc
     except (PydanticSerializationError, TypeError, ValueError) as exc:
         raise DecisionFailure(f"input is not a JSON document: {exc}") from exc
@@ -70,8 +78,9 @@ class Authorizer:
     def policy_version(self) -> str:
         return self._safe_version()
 
-    def authorize(self, inp: PolicyInput | Mapping[str, Any]) -> Decision:
-        return self.decide(AUTHZ_ENTRYPOINT, PolicyInput, inp)
+    def authorize(self, inp: PolicyInput | PolicyInputV1 | Mapping[str, Any]) -> Decision:
+        """Schema 2, or schema 1 for one more release (by the input's `schema_version`)."""
+        return self.decide(AUTHZ_ENTRYPOINT, policy_input_model(inp), inp)
 
     def authorize_memory(self, inp: MemoryAccessInput | Mapping[str, Any]) -> Decision:
         return self.decide(MEMORY_ENTRYPOINT, MemoryAccessInput, inp)

@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter
 
-from runtime.models import DecisionDocument, MemoryAccessInput, PolicyInput, VerdictKind
+from runtime.models import AnyPolicyInput, DecisionDocument, MemoryAccessInput, VerdictKind
 
 SCHEMA_ID_BASE = "https://agent-runtime.dev/schemas/"
 
@@ -38,16 +38,19 @@ class SafetyVerdictDocument(BaseModel):
     alternatives: list[StrictStr] = Field(default_factory=list)
 
 
-SCHEMA_MODELS: dict[str, type[BaseModel]] = {
-    "policy_input": PolicyInput,
+# The policy input is schema 2 or, for one more release, schema 1 (by `schema_version`).
+SCHEMA_MODELS: dict[str, Any] = {
+    "policy_input": AnyPolicyInput,
     "memory_access_input": MemoryAccessInput,
     "decision": DecisionDocument,
     "safety_verdict": SafetyVerdictDocument,
 }
 
 # 1.1: `alternatives` added to the decision and the safety verdict (additive).
+# policy_input 2.0: `provenance.args[name]` is an object (trust, sources, via, sink, origin,
+# task), the schema-1 labels move to `provenance.legacy_args`; schema 1 is still accepted.
 SCHEMA_VERSIONS: dict[str, str] = {
-    "policy_input": "1.0",
+    "policy_input": "2.0",
     "memory_access_input": "1.0",
     "decision": "1.1",
     "safety_verdict": "1.1",
@@ -56,7 +59,9 @@ SCHEMA_VERSIONS: dict[str, str] = {
 
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one document, with a stable `$id` and its `version`."""
-    schema = SCHEMA_MODELS[name].model_json_schema()
+    schema = TypeAdapter(SCHEMA_MODELS[name]).json_schema()
+    if name == "policy_input":
+        schema = {"title": "PolicyInput", **schema}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{SCHEMA_ID_BASE}{name}.json",

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.models import MemoryAccessInput, PolicyInput
+from runtime.models import MemoryAccessInput, PolicyInputV1
 from runtime.policy.base import (
     AUTHZ_ENTRYPOINT,
     MEMORY_ENTRYPOINT,
@@ -172,7 +172,7 @@ def policy_inputs(draw: st.DrawFn) -> dict[str, Any]:
             )
         },
     }
-    return PolicyInput.model_validate(document).model_dump(mode="json")
+    return PolicyInputV1.model_validate(document).model_dump(mode="json")
 
 
 @st.composite

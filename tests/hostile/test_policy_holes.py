@@ -320,7 +320,7 @@ def test_wrong_types_in_the_action_fail_closed(
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        (("schema_version",), "2"),
+        (("schema_version",), "3"),
         (("subject", "agent"), 7),
         (("subject", "roles"), "admin"),
         (("context", "step"), "one"),
@@ -371,7 +371,9 @@ def test_extra_top_level_fields_cannot_grant(engine: OpaServerEngine | EmbeddedE
 def test_non_finite_or_extreme_risk_scores_do_not_skip_approval(
     engine: OpaServerEngine | EmbeddedEngine, score: float
 ) -> None:
+    # A call that needs approval by its provenance (untrusted url on a side effect).
     document = call(agent="researcher", tool="http.get", effect="external", args={"url": "x"})
+    document["provenance"] = {"args": {"url": "untrusted"}, "untrusted_sources_seen": []}
     document["risk"] = {"score": score}
     d = decision(engine, document)
     assert d.allow is False, d

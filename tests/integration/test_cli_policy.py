@@ -27,6 +27,7 @@ RESEARCHER_FETCHES_UNTRUSTED = {
     "action": {"tool": "http.get", "effect": "external", "args": {"url": "https://example.org"}},
     "provenance": {"args": {"url": "untrusted"}},
     "context": {"run_id": "r", "step": 1, "task": "t"},
+    "risk": {"score": 0.9},
 }
 
 USER_AUTHZ = """\
@@ -126,12 +127,12 @@ def test_policy_eval_names_the_rules_behind_an_approval(
     assert [(rule["rule"], rule["location"], rule["value"]) for rule in document["rules"][1:]] == [
         (
             "data.runtime.authz.approval",
-            row(project, "runtime/authz/authz.rego", 'approval contains sprintf("effect %s'),
-            ["effect external needs human approval"],
+            row(project, "runtime/authz/authz.rego", 'approval contains "the risk score'),
+            ["the risk score of this call is at or above the approval threshold"],
         ),
         (
             "data.runtime.authz.approval",
-            row(project, "runtime/authz/authz.rego", "approval contains concat"),
+            row(project, "runtime/authz/authz.rego", 'approval contains concat(" ", [untrusted'),
             ["a external call with untrusted arguments (url) needs human approval"],
         ),
     ]

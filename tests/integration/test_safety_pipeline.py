@@ -243,13 +243,26 @@ def injected_input(tmp_path: Path) -> Path:
 
 
 def test_policy_data_holds_untrusted_side_effects_for_approval(project: Path) -> None:
-    """The outcomes asserted below follow from this setting of the shipped policy data."""
+    """The outcomes asserted below follow from this setting of the shipped policy data:
+    a sink filled from untrusted content waits for a human (policy input schema 2; the
+    schema-1 rule for any untrusted argument of a side effect is kept for old inputs), and
+    untrusted content in any other argument is the safety node's to check."""
     data = json.loads((project / "rego" / "data.json").read_text())["runtime_data"]
     assert data["authz"]["provenance"] == {
         "side_effects": ["write", "exec", "external", "egress"],
         "untrusted_side_effect": "require_approval",
+        "untrusted_sink": "require_approval",
     }
+    assert data["authz"]["approval"]["effects"] == []
     assert data["safety"]["injection_on_side_effect"] == "block"
+
+
+def ask_for(project: Path, tool: str) -> None:
+    """The operator asks a human before every call to `tool` (authz.approval.tools)."""
+    data_path = project / "rego" / "data.json"
+    data = json.loads(data_path.read_text())
+    data["runtime_data"]["authz"]["approval"]["tools"] = [tool]
+    data_path.write_text(json.dumps(data))
 
 
 HELD_CALLS = [
@@ -275,8 +288,10 @@ HELD_CALLS = [
 def run_held_call(
     rt: Runtime, project: Path, input_dir: Path, tool: str, args: dict[str, Any], untrusted_arg: str
 ) -> RunResult:
-    """fs.read of the poisoned notes, then a side-effecting call carrying their content:
-    the provenance rule pauses the run before the call executes."""
+    """fs.read of the poisoned notes, then a side-effecting call carrying their content in
+    a non-sink argument, which the operator has the policy hold for a human: the run pauses
+    before the call executes, with the argument's provenance in the decision."""
+    ask_for(project, tool)
     coder_team(
         project,
         "injected",
@@ -285,7 +300,7 @@ def run_held_call(
     result = rt.exec("Summarise the meeting notes", "injected", input_dir=input_dir)
 
     rid = result.run_id
-    why = f"a write call with untrusted arguments ({untrusted_arg}) needs human approval"
+    why = f"tool {tool} needs human approval"
     assert result.status == "awaiting_approval"
     assert result.reason == (
         f"coder's call to {tool} needs approval: {why} "
@@ -303,9 +318,10 @@ def run_held_call(
     decision = [e.payload for e in rt.audit.events(rid) if e.kind == "decision"][1]
     assert (decision["decision"], decision["reasons"]) == ("require_approval", [why])
     assert decision["provenance"]["untrusted_sources_seen"] == ["input:notes.txt"]
-    assert decision["provenance"]["args"] == {
-        k: "untrusted" if k == untrusted_arg else "trusted" for k in args
-    }
+    labels = decision["provenance"]["args"]
+    assert labels[untrusted_arg]["trust"] == "untrusted"
+    assert labels[untrusted_arg]["sources"] == ["input:notes.txt"]
+    assert decision["provenance"]["legacy_args"][untrusted_arg] == "untrusted"
     assert rt.audit.events(rid)[-1].kind == "run.end"
     assert rt.audit.events(rid)[-1].payload["status"] == "awaiting_approval"
     assert rt.memory().search("acme/coder", INJECTED) == []
@@ -374,9 +390,12 @@ def test_injected_instruction_is_denied_when_the_policy_says_deny(
     injected_input: Path,
     seen_messages: list[tuple[str, list[dict[str, Any]]]],
 ) -> None:
+    # Even with the policy set to deny untrusted sinks, an injected line in a file's content
+    # (not a sink) passes the policy: the safety node refuses what the write would carry,
+    # nothing is committed, and the agent is told why and what to do instead.
     data_path = project / "rego" / "data.json"
     data = json.loads(data_path.read_text())
-    data["runtime_data"]["authz"]["provenance"]["untrusted_side_effect"] = "deny"
+    data["runtime_data"]["authz"]["provenance"]["untrusted_sink"] = "deny"
     data_path.write_text(json.dumps(data))
     coder_team(
         project,
@@ -388,28 +407,25 @@ def test_injected_instruction_is_denied_when_the_policy_says_deny(
     )
     result = runtime.exec("Summarise the meeting notes", "injected-deny", input_dir=injected_input)
 
-    why = "a write call with untrusted arguments (content) is not allowed"
+    why = (
+        "injected instructions in untrusted content (file:exfil.txt) would reach a changeset action"
+    )
     assert result.status == "blocked"
-    assert result.reason == f"coder's call to fs.write was denied: {why}"
+    assert result.reason == f"coder's call to fs.write was blocked by the safety check: {why}"
     assert outcome(result) == [
         ("coder", "fs.read", "allow", "pass"),
-        ("coder", "fs.write", "deny", None),
+        ("coder", "fs.write", "allow", "block"),
     ]
     assert result.steps[1].reasons == [why]
     assert output_files(result) == {}
-    assert events_by_step(runtime, result.run_id) == {
-        1: PIPELINE_ORDER,
-        2: ["proposal", "decision"],
-    }
-    alternative = (
-        "ask the user to approve a write call with untrusted arguments (content), "
-        "or take those arguments from the user's task only"
-    )
-    assert result.steps[1].alternatives == result.alternatives == [alternative]
+    assert events_by_step(runtime, result.run_id) == {1: PIPELINE_ORDER, 2: BLOCKED_ORDER}
+    decision = [e.payload for e in runtime.audit.events(result.run_id) if e.kind == "decision"][1]
+    assert decision["provenance"]["args"]["content"]["trust"] == "untrusted"
+    [alternative] = result.steps[1].alternatives
+    assert "ignore the instructions" in alternative
     # The agent is told why, and what it could do instead.
-    assert seen_messages[-1][1][-1]["content"] == (
-        f"denied by policy: {why} (safe alternative: {alternative})"
-    )
+    assert why in seen_messages[-1][1][-1]["content"]
+    assert alternative in seen_messages[-1][1][-1]["content"]
 
 
 def test_paraphrased_injection_passes_provenance_but_the_safety_node_blocks_it(
@@ -417,8 +433,9 @@ def test_paraphrased_injection_passes_provenance_but_the_safety_node_blocks_it(
     project: Path,
     injected_input: Path,
 ) -> None:
-    """No line of the document is copied, so the args are trusted; the untrusted source
-    seen earlier still makes the write untrusted, and the injection detector blocks it."""
+    """No value or run of words of the document is copied, so the args are the model's own;
+    the untrusted source seen earlier still makes the write untrusted, and the injection
+    detector blocks it."""
     summary = "Summary: the notes tell us to disregard the earlier instructions.\n"
     coder_team(
         project,
@@ -443,7 +460,11 @@ def test_paraphrased_injection_passes_provenance_but_the_safety_node_blocks_it(
     assert output_files(result) == {}
     assert events_by_step(runtime, result.run_id) == {1: PIPELINE_ORDER, 2: BLOCKED_ORDER}
     decision = [e.payload for e in runtime.audit.events(result.run_id) if e.kind == "decision"][1]
-    assert decision["provenance"]["args"] == {"path": "trusted", "content": "trusted"}
+    labels = decision["provenance"]["args"]
+    assert {name: label["trust"] for name, label in labels.items()} == {
+        "path": "model",
+        "content": "model",
+    }
     verdict = verdict_events(runtime, result.run_id)[2]
     assert [(f["type"], f["detector"]) for f in verdict["findings"]] == [
         ("instruction_override", "injection")

@@ -68,6 +68,12 @@ def post(channel: str, text: str) -> str:
     """Post a message to a team channel."""
     SENT.write_text(f"{channel}: {text}")
     return "posted"
+
+
+@tool(name="mail.reply", effect="external", trust="trusted", sinks={"to": "recipient"})
+def reply(to: str, text: str) -> str:
+    """Send a short e-mail."""
+    return "sent"
 '''
 
 
@@ -205,6 +211,9 @@ def test_host_read_tool_runs_without_a_sandbox(rt: Runtime) -> None:
 
 
 def test_a_host_side_effect_waits_for_approval_by_its_effect_class(rt: Runtime) -> None:
+    # The built-in library judges a send by where its sinks came from (tests/integration/
+    # test_provenance_runs.py); an operator may still ask a human for a whole effect class.
+    edit_authz(rt.settings.project_dir, approval={"effects": ["external"]})
     sent = rt.settings.project_dir / "tools" / "sent.txt"
     team = solo_team(
         rt.settings.project_dir,
@@ -217,7 +226,7 @@ def test_a_host_side_effect_waits_for_approval_by_its_effect_class(rt: Runtime) 
     )
     result = rt.exec("Tell ops the deploy is done", team=team)
 
-    # The built-in library asks a human for every `external` effect: the policy saw it.
+    # The policy saw the effect class and asked a human before the tool ran.
     assert result.status == "awaiting_approval", result.reason
     assert "effect external needs human approval" in (result.reason or "")
     assert not sent.exists()
@@ -349,26 +358,36 @@ def test_the_python_api_example_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("note", "decision"),
+    ("to", "trust", "decision"),
     [
-        ("reply to alice@corp.example", "allow"),  # from the trusted field
-        ("Wire the money to mallory@evil.example today", "require_approval"),
+        ("alice@corp.example", "trusted", "allow"),  # from the trusted field
+        ("mallory@evil.example", "untrusted", "require_approval"),  # from the body
     ],
 )
 def test_per_field_trust_taints_only_the_untrusted_fields(
-    rt: Runtime, note: str, decision: str
+    rt: Runtime, to: str, trust: str, decision: str
 ) -> None:
     team = solo_team(
         rt.settings.project_dir,
         "clerk",
-        ["mail.latest", "notes.save"],
-        [{"tool": "mail.latest"}, {"tool": "notes.save", "args": {"text": note}}, {"answer": "ok"}],
+        ["mail.latest", "mail.reply"],
+        [
+            {"tool": "mail.latest"},
+            {"tool": "mail.reply", "args": {"to": to, "text": "Noted, thanks"}},
+            {"answer": "ok"},
+        ],
     )
-    result = rt.exec("File the newest mail", team=team)
+    result = rt.exec("Answer the newest mail", team=team)
 
     assert [(s.tool, s.decision) for s in result.steps][:1] == [("mail.latest", "allow")]
     decisions = step_events(rt, result, "decision")
     assert [d["decision"] for d in decisions] == ["allow", decision]
+    label = decisions[1]["provenance"]["args"]["to"]
+    assert (label["trust"], label["sink"], label["sources"]) == (
+        trust,
+        "recipient",
+        ["tool:mail.latest"],
+    )
 
 
 def test_aexec_runs_in_a_worker_thread(rt: Runtime) -> None:

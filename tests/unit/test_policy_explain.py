@@ -290,16 +290,17 @@ def test_builtin_approval_names_each_approval_rule(builtin_engine: EmbeddedEngin
         effect="external",
         args={"url": "https://example.org"},
         provenance={"url": "untrusted"},
+        score=0.9,
     )
     assert rules_of(builtin_engine, inp) == [
         (
             "data.runtime.authz.approval",
-            row(POLICY_DIR, "runtime/authz/authz.rego", 'approval contains sprintf("effect %s'),
-            ["effect external needs human approval"],
+            row(POLICY_DIR, "runtime/authz/authz.rego", 'approval contains "the risk score'),
+            ["the risk score of this call is at or above the approval threshold"],
         ),
         (
             "data.runtime.authz.approval",
-            row(POLICY_DIR, "runtime/authz/authz.rego", "approval contains concat"),
+            row(POLICY_DIR, "runtime/authz/authz.rego", 'approval contains concat(" ", [untrusted'),
             ["a external call with untrusted arguments (url) needs human approval"],
         ),
     ]

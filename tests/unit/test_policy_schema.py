@@ -37,6 +37,47 @@ def test_design_example_input_fits_the_schema() -> None:
     jsonschema.validate(DESIGN_EXAMPLE, json_schema("policy_input"))
 
 
+SCHEMA_2_EXAMPLE = {
+    **DESIGN_EXAMPLE,
+    "schema_version": "2",
+    "action": {"tool": "mail.send", "effect": "external", "args": {"to": "a@b.example"}},
+    "provenance": {
+        "args": {
+            "to": {
+                "trust": "untrusted",
+                "sources": ["mail.read"],
+                "via": ["email"],
+                "sink": "recipient",
+                "origin": "any",
+                "task": False,
+            }
+        },
+        "legacy_args": {"to": "untrusted"},
+        "untrusted_sources_seen": ["mail.read"],
+        "overflowed": False,
+    },
+}
+
+
+def test_schema_2_input_fits_the_schema() -> None:
+    jsonschema.validate(SCHEMA_2_EXAMPLE, json_schema("policy_input"))
+
+
+def test_schema_2_with_schema_1_labels_breaks_the_schema() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            {**SCHEMA_2_EXAMPLE, "provenance": DESIGN_EXAMPLE["provenance"]},
+            json_schema("policy_input"),
+        )
+
+
+def test_schema_1_with_schema_2_labels_breaks_the_schema() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            {**SCHEMA_2_EXAMPLE, "schema_version": "1"}, json_schema("policy_input")
+        )
+
+
 def test_input_with_unknown_field_breaks_the_schema() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**DESIGN_EXAMPLE, "admin": True}, json_schema("policy_input"))
@@ -70,7 +111,7 @@ def test_alternatives_must_be_a_list_of_strings(name: str, alternatives: object)
 
 def test_alternatives_are_an_additive_minor_version() -> None:
     assert {name: json_schema(name)["version"] for name in SCHEMA_MODELS} == {
-        "policy_input": "1.0",
+        "policy_input": "2.0",
         "memory_access_input": "1.0",
         "decision": "1.1",
         "safety_verdict": "1.1",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.injection import run
-from bench.injection.engines import RULE, opa_outcomes, regopy_outcomes
+from bench.injection.engines import RULE_DIR, opa_outcomes, regopy_outcomes
 from bench.injection.envs import ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +68,8 @@ def test_opa_decides_every_suite_input_like_python(replayed: Replayed, opa_path:
 @pytest.mark.opa
 def test_sink_rule_rego_tests_pass(opa_path: Path) -> None:
     done = subprocess.run(
-        [str(opa_path), "test", "--fail-on-empty", str(RULE.parent)],
+        [str(opa_path), "test", "--fail-on-empty", "-v", str(RULE_DIR), str(ROOT / "rego" / "data.json")],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip() == "PASS: 9/9"
+    assert "test_untrusted_recipient_needs_approval: PASS" in done.stdout

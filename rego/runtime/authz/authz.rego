@@ -153,26 +153,107 @@ approval contains "the risk score of this call is at or above the approval thres
 
 # ------------------------------------------------------------------ provenance
 
+# Policy input schema 2 labels each argument with an object ({trust, sources, via, sink,
+# origin, task}); schema 1, accepted for one more release, with a string.
+schema_1 if not input.schema_version == "2"
+
+arg_labels := object.get(object.get(input, "provenance", {}), "args", {})
+
+label_trust(label) := label if is_string(label)
+
+label_trust(label) := label.trust if is_object(label)
+
 side_effect if input.action.effect in cfg.provenance.side_effects
 
 untrusted_args contains name if {
-	some name, label in object.get(input.provenance, "args", {})
-	label == "untrusted"
+	some name, label in arg_labels
+	label_trust(label) in {"untrusted", "unknown"}
 }
 
 # Built with concat, not sprintf: regopy 1.5.2 quotes a concat() result passed to sprintf's %s.
 untrusted_phrase := concat("", ["a ", input.action.effect, " call with untrusted arguments (", concat(", ", sort(untrusted_args)), ")"])
 
+# Schema 1 only: a side effect with any untrusted argument. Schema 2 judges the sinks.
 approval contains concat(" ", [untrusted_phrase, "needs human approval"]) if {
+	schema_1
 	side_effect
 	count(untrusted_args) > 0
 	cfg.provenance.untrusted_side_effect == "require_approval"
 }
 
 deny contains concat(" ", [untrusted_phrase, "is not allowed"]) if {
+	schema_1
 	side_effect
 	count(untrusted_args) > 0
 	cfg.provenance.untrusted_side_effect == "deny"
+}
+
+# ------------------------------------------------------------------ sinks (schema 2)
+
+# A sink (recipient, account, url, password, share_target, amount, path, target, links)
+# filled from untrusted content and not from trusted content, or of unknown trust (the
+# run's label store overflowed); or a sink declared origin "task" (a destructive target)
+# whose value the task does not name. An egress URL followed verbatim (via == ["value"])
+# carries nothing out. Untrusted content in any other argument is no reason to refuse:
+# the safety node checks what leaves.
+untrusted_sinks contains name if {
+	not schema_1
+	some name, label in arg_labels
+	tainted_sink(label)
+}
+
+untrusted_sinks contains name if {
+	not schema_1
+	some name, label in arg_labels
+	untasked_target(label)
+}
+
+tainted_sink(label) if {
+	is_object(label)
+	is_string(label.sink)
+	label.trust in {"untrusted", "unknown"}
+	not replayed_link(label)
+}
+
+untasked_target(label) if {
+	is_object(label)
+	is_string(label.sink)
+	object.get(label, "origin", "any") == "task"
+	not object.get(label, "task", false)
+}
+
+replayed_link(label) if {
+	input.action.effect == "egress"
+	label.sink == "url"
+	label.trust == "untrusted"
+	label.via == ["value"]
+}
+
+sink_problems contains concat("", [label.sink, " argument ", name, " comes from untrusted content (", label_sources(label), "), not from the task or trusted data"]) if {
+	not schema_1
+	some name, label in arg_labels
+	tainted_sink(label)
+}
+
+sink_problems contains concat("", [label.sink, " argument ", name, " must be named in the task: the user did not ask for it"]) if {
+	not schema_1
+	some name, label in arg_labels
+	untasked_target(label)
+	not tainted_sink(label)
+}
+
+label_sources(label) := concat(", ", sort(label.sources)) if count(object.get(label, "sources", [])) > 0
+
+label_sources(label) := "content the run can no longer tell apart" if count(object.get(label, "sources", [])) == 0
+
+approval contains concat("", [problem, ": needs human approval"]) if {
+	some problem in sink_problems
+	cfg.provenance.untrusted_sink == "require_approval"
+}
+
+deny contains concat("", [problem, ": not allowed"]) if {
+	some problem in sink_problems
+	cfg.provenance.untrusted_sink == "deny"
 }
 
 # ------------------------------------------------------------------ obligations

@@ -58,7 +58,15 @@ path_refused if {
 # An untrusted side effect the policy refuses outright: a human may still approve it, or
 # the agent may rebuild the arguments from the user's own task.
 alternatives contains concat("", ["ask the user to approve ", untrusted_phrase, ", or take those arguments from the user's task only"]) if {
+	schema_1
 	side_effect
 	count(untrusted_args) > 0
 	cfg.provenance.untrusted_side_effect == "deny"
+}
+
+# A sink filled from untrusted content, refused outright: take the value from the user's
+# task or trusted data (contacts, accounts), or ask the user to approve the call.
+alternatives contains concat("", ["take ", concat(", ", sort(untrusted_sinks)), " from the user's task or trusted data, or ask the user to approve the call"]) if {
+	count(untrusted_sinks) > 0
+	cfg.provenance.untrusted_sink == "deny"
 }

@@ -154,13 +154,19 @@ test_missing_calls_so_far_counts_as_zero if {
 
 # ------------------------------------------------------------------ approval
 
-test_external_effect_needs_approval if {
+# No effect needs approval by default: a send is judged by where its sinks came from.
+test_effect_listed_for_approval_needs_approval if {
 	authz.decision == {
 		"allow": false,
 		"require_approval": true,
 		"reasons": ["effect external needs human approval"],
 		"obligations": {"label_output": "untrusted"},
 	} with input as call("researcher", "http.get", "external", {"url": "https://example.org"})
+		with data.runtime_data.authz.approval.effects as ["external"]
+}
+
+test_external_effect_with_trusted_arguments_is_allowed if {
+	authz.decision.allow with input as call("researcher", "http.get", "external", {"url": "https://example.org"})
 }
 
 test_tool_listed_for_approval_needs_approval if {

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from runtime.errors import AgentRuntimeError, UserError
-from runtime.models import MemoryAccessInput, PolicyInput
+from runtime.models import MemoryAccessInput, PolicyInput, policy_input_model
 from runtime.policy.base import (
     AUTHZ_ENTRYPOINT,
     MEMORY_ENTRYPOINT,
@@ -43,7 +43,7 @@ def explain_decision(
         raise UserError(f"unknown entrypoint {name!r}: use one of {', '.join(ENTRYPOINTS)}")
     entrypoint = ENTRYPOINTS[name]
     authorizer = Authorizer(engine)
-    model = INPUT_MODELS.get(name)
+    model = policy_input_model(document) if name == "authz" else INPUT_MODELS.get(name)
     decision: dict[str, Any]
     if model is None:
         decision = authorizer.safety_verdict(document)
