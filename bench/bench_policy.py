@@ -34,14 +34,22 @@ from runtime.policy.schema import DecisionDocument
 POLICY_DIR = Path(__file__).resolve().parents[1] / "rego"
 
 INPUT: dict[str, Any] = {
-    "schema_version": "1",
+    "schema_version": "2",
     "subject": {"agent": "coder", "team": "analyst", "roles": ["analyst"], "tenant": "acme"},
     "action": {
         "tool": "fs.write",
         "effect": "write",
         "args": {"path": "out/report.md", "content": "# Top 5 regions\n" * 20},
     },
-    "provenance": {"args": {"path": "trusted", "content": "trusted"}, "untrusted_sources_seen": []},
+    # What the pipeline sends (schema 2): the path named in the task, the content the model's.
+    "provenance": {
+        "args": {
+            "path": {"trust": "trusted", "sources": ["task"], "via": ["value"], "task": True},
+            "content": {"trust": "model"},
+        },
+        "legacy_args": {"path": "trusted", "content": "trusted"},
+        "untrusted_sources_seen": [],
+    },
     "context": {
         "run_id": "r1",
         "step": 7,
