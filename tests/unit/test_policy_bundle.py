@@ -88,6 +88,7 @@ def test_missing_directory_is_refused(tmp_path: Path) -> None:
     assert str(excinfo.value) == f"Policy directory {missing} does not exist."
 
 
+# rego/ is the shipped policy library, not a project: tests of the library itself read it.
 def test_built_in_data_stays_out_of_the_rule_packages() -> None:
     data = json.loads((Path(__file__).parents[2] / "rego" / "data.json").read_text())
     assert list(data) == ["runtime_data"]
