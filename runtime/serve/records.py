@@ -152,12 +152,14 @@ def timeline(events: Iterable[AuditEvent]) -> list[StepView]:
     for event in events:
         if event.kind == "model.turn" and event.agent:
             turns[event.agent] = dict(event.payload)
-        if event.step is None:
-            continue
-        view = steps.setdefault(event.step, {"step": event.step})
         payload = event.payload
+        # A human's answer is a run event; the step it answers is in its payload.
+        step = event.step if event.step is not None else _answered_step(event)
+        if step is None:
+            continue
+        view = steps.setdefault(step, {"step": step})
         if event.kind == "proposal":
-            proposed_at[event.step] = event.ts
+            proposed_at[step] = event.ts
             view.update(
                 agent=event.agent,
                 tool=payload.get("tool"),
@@ -177,8 +179,8 @@ def timeline(events: Iterable[AuditEvent]) -> list[StepView]:
                 engine=payload.get("engine"),
                 provenance=dict(payload.get("provenance", {})),
             )
-            if event.step in proposed_at:
-                view["decision_ms"] = _elapsed_ms(proposed_at[event.step], event.ts)
+            if step in proposed_at:
+                view["decision_ms"] = _elapsed_ms(proposed_at[step], event.ts)
         elif event.kind == "execution":
             view.update(
                 sandbox_id=payload.get("sandbox_id"),
@@ -211,6 +213,13 @@ def timeline(events: Iterable[AuditEvent]) -> list[StepView]:
             approval["state"] = "requested" if event.kind == "approval.requested" else "answered"
             view["approval"] = approval
     return [StepView.model_validate(steps[key]) for key in sorted(steps)]
+
+
+def _answered_step(event: AuditEvent) -> int | None:
+    if event.kind != "run.resumed":
+        return None
+    step = event.payload.get("step")
+    return step if isinstance(step, int) else None
 
 
 def latency_points(audit: AuditLog) -> dict[str, list[tuple[str, float]]]:
