@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from runtime.memory.base import MemoryStore
     from runtime.safety.base import SafetyChecker
     from runtime.sandbox.base import CommitCaps
+    from runtime.telemetry import Telemetry
     from runtime.tools import Tool
 
 
@@ -50,6 +51,7 @@ class CheckAndCommit:
     memory: MemoryStore
     checker: SafetyChecker
     commit_caps: CommitCaps
+    telemetry: Telemetry
 
     # ------------------------------------------------------------------ 4. check
 
@@ -94,12 +96,26 @@ class CheckAndCommit:
         The changed files are read out of the box here, once, under the commit rules
         (paths, kinds, caps, hashes): the bytes checked are the bytes that commit.
         """
+        with self.telemetry.span(
+            "check", run.run_id, agent=call.agent, step=call.step, tool=call.tool
+        ) as span:
+            verdict = self._check(run, call, staged)
+            self.telemetry.annotate(span, verdict=verdict.verdict, findings=len(verdict.findings))
+        self._count_findings(verdict)
+        return verdict
+
+    def _count_findings(self, verdict: Verdict) -> None:
+        for finding in verdict.findings:
+            self.telemetry.findings.add(1, {"runtime.finding_type": finding.type})
+
+    def _check(self, run: RunContext, call: ToolCall, staged: Staged) -> Verdict:
         if staged.contents is None:
             try:
                 staged.contents = self._collect(run, staged)
             except CommitRefused as exc:
-                self._refused(run, call, str(exc))
-                verdict = Verdict(verdict="block", reasons=[str(exc)])
+                refusal = safe_name(str(exc))  # names are the box's: a token in one is masked
+                self._refused(run, call, refusal)
+                verdict = Verdict(verdict="block", reasons=[refusal])
                 self._audit_verdict(run, call.agent, call.tool, verdict, step=call.step)
                 return verdict
         staged.actions = self.pending_actions(run, call, staged)
@@ -228,6 +244,7 @@ class CheckAndCommit:
             untrusted_sources_seen=list(run.untrusted_sources),
         )
         verdict = self.checker.check(action)
+        self._count_findings(verdict)
         self._audit_verdict(run, call.agent, call.tool, verdict, step=call.step, phase="outgoing")
         args = dict(call.args)
         if verdict.verdict == "redact":
@@ -251,6 +268,7 @@ class CheckAndCommit:
             untrusted_sources_seen=list(run.untrusted_sources),
         )
         verdict = self.checker.check(action)
+        self._count_findings(verdict)
         text = (
             self.checker.redact(answer, verdict.findings) if verdict.verdict == "redact" else answer
         )
@@ -261,6 +279,12 @@ class CheckAndCommit:
 
     def commit(self, run: RunContext, call: ToolCall, staged: Staged) -> str:
         """Write what `stage` made final (redactions applied); returns the agent's text."""
+        with self.telemetry.span(
+            "commit", run.run_id, agent=call.agent, step=call.step, tool=call.tool
+        ):
+            return self._commit(run, call, staged)
+
+    def _commit(self, run: RunContext, call: ToolCall, staged: Staged) -> str:
         actions = (
             staged.actions
             if staged.actions is not None
@@ -277,9 +301,10 @@ class CheckAndCommit:
                     staged.changes, staged.contents or {}, run.output_dir, self.commit_caps
                 )
             except CommitRefused as exc:
-                self._refused(run, call, str(exc))
+                refused = CommitRefused(safe_name(str(exc)))  # a token in a name is masked
+                self._refused(run, call, str(refused))
                 self._drop_staged(run, call)
-                raise
+                raise refused from exc
         memory_ids = [
             self._commit_memory(run, call, write, text, record_id=_memory_id(key, index))
             for index, (write, text) in enumerate(

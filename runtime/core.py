@@ -25,11 +25,13 @@ from runtime.llm import Model, resolve_model
 from runtime.models import RunResult, StepReport
 from runtime.paused import held_store, pause_reason, pending_request, pending_runs
 from runtime.pipeline import Pipeline, RunContext
+from runtime.record import final_status, outcome
 from runtime.run_context import input_files, run_labels
 from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
 from runtime.staging import StagingArea
 from runtime.state import ensure_state_dir, private_file
+from runtime.telemetry import Telemetry
 from runtime.tools import ToolRegistry, project_registry
 
 # build_policy_engine is re-exported for the commands that need only the engine.
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 class Runtime:
     """Owns the long-lived parts; `exec` runs one task; `close` stops what it started."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.state_dir = settings.resolved_state_dir
         ensure_state_dir(self.state_dir)
@@ -62,6 +64,14 @@ class Runtime:
         # Runs this process is driving: a hot reload is noted in each of them.
         self._active_runs: set[str] = set()
         self._runs_lock = threading.Lock()
+        # OTLP when an endpoint is set, else spans and instruments that do nothing.
+        self.telemetry = telemetry or (
+            Telemetry.otlp(settings.otel_endpoint)
+            if settings.otel_endpoint
+            else Telemetry.disabled()
+        )
+        if telemetry is None:
+            self._closers.append(self.telemetry.shutdown)
 
     # -------------------------------------------------------------- lazily built stages
 
@@ -159,6 +169,7 @@ class Runtime:
             audit=self.audit,
             registry=self.registry,
             call_timeout_s=self.settings.sandbox_call_timeout_s,
+            telemetry=self.telemetry,
         )
 
     # -------------------------------------------------------------- running a task
@@ -272,6 +283,7 @@ class Runtime:
         answer = {"approved": approved, "by": by, "reason": reason, "step": request["step"]}
         answer["continue"] = continue_run and not approved
         self.audit.append(run_id, "run.resumed", answer)
+        self.telemetry.approvals_pending.add(-1)
         return self._drive(run, models, pipeline, Command(resume=answer), on_step, lock=lock)
 
     def recover(
@@ -382,6 +394,7 @@ class Runtime:
             lock.acquire()
         with self._runs_lock:
             self._active_runs.add(run.run_id)
+        self.telemetry.start_run(run.run_id, team=run.team.name)
         try:
             # durability="sync": each step's checkpoint is on disk before the next step
             # runs, so a run killed at any point resumes from the step it was in.
@@ -390,11 +403,13 @@ class Runtime:
             # Ctrl-C (or SIGTERM, which the CLI turns into the same): no run.end, so the
             # run is `interrupted` and `runs resume` continues it, as after a kill.
             self.audit.append(run.run_id, "run.interrupted", {})
+            self.telemetry.end_run(run.run_id, status="interrupted")
             raise
         except BaseException as exc:
             self.audit.append(
                 run.run_id, "run.end", {"status": "failed", "error": type(exc).__name__}
             )
+            self.telemetry.end_run(run.run_id, status="failed")
             if run.held is not None:
                 run.held.clear()
             raise
@@ -416,10 +431,14 @@ class Runtime:
                 agent=request["agent"],
                 step=request["step"],
             )
+            self.telemetry.approvals_pending.add(1)
         steps = [StepReport.model_validate(s) for s in final.get("steps", [])]
+        marked = outcome(self.audit.events(run.run_id))
         result = RunResult(
             run_id=run.run_id,
-            status=status,
+            status=final_status(status, marked),  # completed_with_blocks
+            blocked_steps=marked["blocked_steps"],
+            redacted_steps=marked["redacted_steps"],
             output=final.get("output", ""),
             steps=steps,
             output_dir=str(run.output_dir),
@@ -431,6 +450,7 @@ class Runtime:
             "run.end",
             {"status": result.status, "reason": result.reason, "steps": len(result.steps)},
         )
+        self.telemetry.end_run(run.run_id, status=result.status)
         if not interrupts and run.held is not None:
             run.held.clear()  # the run is over: nothing it held is needed again
         return result

@@ -107,7 +107,23 @@ class GraphBuilder(ReviewNodes):
         step = state.get("step", 0)
         if step >= self.max_steps:
             return self._end("failed", f"the run reached its limit of {self.max_steps} steps")
-        turn = self.models[name].next_turn(agent, state.get("messages", []), index)
+        model = self.models[name]
+        with self.pipeline.telemetry.span(
+            "model.turn", self.run.run_id, agent=name, step=step, model=model.version
+        ) as span:
+            turn = model.next_turn(agent, state.get("messages", []), index)
+            self.pipeline.telemetry.annotate(span, tool=getattr(turn, "tool", None))
+            # A chat model's turns (model id, tokens, latency; never text) go to the audit.
+            drain = getattr(model, "drain_records", None)
+            for record in drain() if callable(drain) else []:
+                self.pipeline.audit.append(self.run.run_id, "model.turn", record, agent=name)
+                self.pipeline.telemetry.annotate(
+                    span,
+                    provider=record.get("provider"),
+                    model=record.get("model"),
+                    input_tokens=record.get("tokens_in"),
+                    output_tokens=record.get("tokens_out"),
+                )
         update: dict[str, Any] = {"turns": turns, "active": name, "refusal": None}
         if isinstance(turn, ToolTurn):
             call = ToolCall(

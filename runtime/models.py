@@ -395,7 +395,9 @@ class MemoryRecord(Frozen):
 
 # --------------------------------------------------------------------------- run output
 
-RunStatus = Literal["completed", "blocked", "awaiting_approval", "failed"]
+RunStatus = Literal["completed", "completed_with_blocks", "blocked", "awaiting_approval", "failed"]
+"""`completed_with_blocks`: the run completed, and on the way a call was denied or blocked
+or content was redacted (`blocked_steps`, `redacted_steps` say which)."""
 
 
 class StepReport(Frozen):
@@ -424,6 +426,8 @@ class RunResult(Frozen):
     output_dir: str | None = None
     reason: str | None = None
     alternatives: list[str] = Field(default_factory=list)
+    blocked_steps: list[int] = Field(default_factory=list)
+    redacted_steps: list[int] = Field(default_factory=list)
 
     def raise_for_status(self) -> RunResult:
         """This result, or the error a blocked or failed run stands for (as httpx's

@@ -25,11 +25,13 @@ from runtime.models import (
     Subject,
     ToolCall,
 )
+from runtime.record import args_sha256, redacted, shown_args, shown_tail
 from runtime.run_context import RunContext, Staged, text_ref
 from runtime.safety.items import safe_changes
 from runtime.sandbox import changeset
 from runtime.sandbox.base import CommitCaps
 from runtime.sandbox.seed import seed_box
+from runtime.telemetry import Telemetry
 from runtime.tools import ToolContext, ToolOutcome
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class Pipeline(CheckAndCommit):
         registry: ToolRegistry,
         call_timeout_s: float | None = None,
         commit_caps: CommitCaps | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.authorizer = authorizer
         self.backend = backend
@@ -64,6 +67,8 @@ class Pipeline(CheckAndCommit):
         self.registry = registry
         self.call_timeout_s = call_timeout_s
         self.commit_caps = commit_caps or CommitCaps()
+        self.telemetry = telemetry or Telemetry.disabled()
+        self._memory_hits: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ 1. propose
 
@@ -71,15 +76,25 @@ class Pipeline(CheckAndCommit):
         """Record the proposal; returns why it is refused before the policy is asked, or
         None. An unknown tool, one the agent does not declare (`Agent.tools` is an upper
         bound under the policy) and bad arguments are refused here, back to the agent."""
-        refusal = self._refusal(run, call)
-        payload: dict[str, Any] = {
-            "tool": call.tool,
-            "call_id": call.call_id,
-            "args": digest_args(call.args),
-        }
-        if refusal is not None:
-            payload["refused"] = refusal
-        self.audit.append(run.run_id, "proposal", payload, agent=call.agent, step=call.step)
+        with self.telemetry.span(
+            "propose", run.run_id, agent=call.agent, step=call.step, tool=call.tool
+        ) as span:
+            refusal = self._refusal(run, call)
+            if refusal is not None:  # a validation error can quote the argument
+                refusal = redacted(self.checker, [refusal])[0]
+            payload: dict[str, Any] = {
+                "tool": call.tool,
+                "call_id": call.call_id,
+                "args": digest_args(call.args),
+                # What a reviewer reads: redacted by the safety detectors, capped.
+                "args_shown": shown_args(self.checker, call.args),
+                "args_sha256": args_sha256(call.args),
+            }
+            if refusal is not None:
+                payload["refused"] = refusal
+                self.telemetry.annotate(span, decision="refused")
+                self.telemetry.denials.add(1, {"runtime.stage": "propose"})
+            self.audit.append(run.run_id, "proposal", payload, agent=call.agent, step=call.step)
         return refusal
 
     def _refusal(self, run: RunContext, call: ToolCall) -> str | None:
@@ -136,10 +151,31 @@ class Pipeline(CheckAndCommit):
                 run_id=run.run_id, step=call.step, task=run.task, calls_so_far=calls_so_far
             ),
         )
-        decision = self.authorizer.authorize(policy_input)
+        with self.telemetry.span(
+            "authorize", run.run_id, agent=call.agent, step=call.step, tool=call.tool
+        ) as span:
+            started = time.perf_counter()
+            decision = self.authorizer.authorize(policy_input)
+            self.telemetry.decision_latency.record(
+                time.perf_counter() - started, {"runtime.decision": decision.outcome}
+            )
+            self.telemetry.annotate(
+                span,
+                decision=decision.outcome,
+                decision_id=decision.decision_id,
+                policy_version=decision.policy_version,
+                engine=decision.engine,
+                effect=tool.effect.value,
+            )
+        if decision.outcome == "deny":
+            self.telemetry.denials.add(1, {"runtime.tool": call.tool})
         # A declared tool that no grant gives the agent: say which grant and where.
         decision = with_grant_hint(
             decision, self.authorizer.engine, run.team.name, agent.name, call.tool
+        )
+        # A rule's reason can quote an argument: stored, shown and sent back redacted.
+        decision = decision.model_copy(
+            update={"reasons": redacted(self.checker, list(decision.reasons))}
         )
         self.audit.append(
             run.run_id,
@@ -190,6 +226,10 @@ class Pipeline(CheckAndCommit):
             if decision.outcome != "allow":
                 raise PolicyDenied("; ".join(decision.reasons), decision)
             records = self.memory.search(namespace, query, k)
+            self._memory_hits.extend(
+                {"id": r.id, "namespace": namespace, "trust": r.provenance.trust.value}
+                for r in records
+            )
             # A recall keeps the label it was written with (runtime.provenance).
             run.recalls.extend((namespace, r.text, r.provenance.trust.value) for r in records)
             return [
@@ -221,6 +261,11 @@ class Pipeline(CheckAndCommit):
         changes = ChangeSet()
         run.memory_access.clear()
         run.recalls.clear()
+        self._memory_hits.clear()
+        stage = self.telemetry.span(
+            "execute", run.run_id, agent=call.agent, step=call.step, tool=call.tool
+        )
+        span = stage.__enter__()
         try:
             args = tool.parse_args(call.args)
             before: dict[str, Any] = {}
@@ -239,10 +284,17 @@ class Pipeline(CheckAndCommit):
                 changes = changeset.diff(before, sandbox.snapshot())
         except PolicyDenied as exc:
             outcome = ToolOutcome(result=f"denied by policy: {exc}", ok=False)
+        finally:
+            exec_ms = (time.perf_counter() - started) * 1000
+            self.telemetry.annotate(
+                span, sandbox_id=sandbox.id if sandbox else None, effect=tool.effect.value
+            )
+            stage.__exit__(None, None, None)
+            if sandbox is not None:
+                self.telemetry.sandbox_latency.record(exec_ms / 1000, {"runtime.tool": call.tool})
         for write in outcome.memory_writes:
             self.authorize_memory(run, call.agent, "write", write.namespace)
         denied = next((d for _, _, d in run.memory_access if d.outcome != "allow"), None)
-        exec_ms = (time.perf_counter() - started) * 1000
         args_tainted = run.args_untrusted(tool, call.args)
         forced = ctx.obligations.get("label_output") == "untrusted"
         run.record_output(tool, outcome, args_tainted, forced)
@@ -286,6 +338,10 @@ class Pipeline(CheckAndCommit):
                 "source": outcome.source,
                 "changes": safe_changes(changes),
                 "memory_writes": len(texts),
+                "memory_hits": list(self._memory_hits),
+                # The ends of the box's output, redacted by the safety detectors.
+                "stdout_tail": shown_tail(self.checker, "stdout", result.stdout if result else ""),
+                "stderr_tail": shown_tail(self.checker, "stderr", result.stderr if result else ""),
                 "memory_access": [
                     {
                         "operation": operation,

@@ -55,7 +55,8 @@ def root(
     """Run multi-agent tasks with every tool call authorized, sandboxed, checked and audited.
 
     Exit codes: 0 completed, 1 failed, 2 bad input, 3 blocked, 4 awaiting approval,
-    5 a part of the machine is missing (Docker, OPA, the sandbox image), 130 interrupted.
+    5 a part of the machine is missing (Docker, OPA, the sandbox image), 6 completed with
+    blocks (a call was denied or blocked, or content redacted, on the way), 130 interrupted.
     """
     set_globals(Globals(project=project_dir, debug=debug))
 

@@ -25,7 +25,15 @@ from runtime.settings import Settings, load_settings
 if TYPE_CHECKING:
     from runtime.audit.store import AuditLog
 
-EXIT_BY_STATUS = {"completed": 0, "failed": 1, "blocked": 3, "awaiting_approval": 4}
+# completed_with_blocks (6): the run completed, but a call was denied or blocked or content
+# was redacted on the way (scripts that need every step to have gone through check it).
+EXIT_BY_STATUS = {
+    "completed": 0,
+    "failed": 1,
+    "blocked": 3,
+    "awaiting_approval": 4,
+    "completed_with_blocks": 6,
+}
 EXIT_INTERRUPTED = 130
 
 ProjectOpt = Annotated[

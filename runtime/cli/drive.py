@@ -50,11 +50,20 @@ def _drive(
         settings = settings_for(project, **overrides)
         with Runtime(settings) as runtime:
             result = action(runtime, on_step)
+            record = _record(runtime, result.run_id) if as_json else []
     if as_json:
-        print_json(result.model_dump_json(indent=2))
+        print_json({**result.model_dump(mode="json"), "record": record})
     else:
         print_run(result)
     return EXIT_BY_STATUS[result.status]
+
+
+def _record(runtime: Runtime, run_id: str) -> list[dict[str, Any]]:
+    """The run record's steps (from the audit): arguments as shown, exit codes, tails,
+    changes, memory hits, findings, decisions and provenance."""
+    from runtime.serve.records import timeline
+
+    return [step.model_dump(mode="json") for step in timeline(runtime.audit.events(run_id))]
 
 
 @command(root, "exec", drives_run=True)

@@ -85,6 +85,19 @@ def print_run(result: Any) -> None:
         say(result.output)
         out.print(f"[green]completed[/green]; committed files in {safe(result.output_dir)}")
         return
+    if result.status == "completed_with_blocks":
+        say(result.output)
+        marks = [
+            f"refused or blocked: step {', '.join(map(str, result.blocked_steps))}"
+            * bool(result.blocked_steps),
+            f"redacted: step {', '.join(map(str, result.redacted_steps))}"
+            * bool(result.redacted_steps),
+        ]
+        out.print(
+            f"[yellow]completed with blocks[/yellow] ({safe('; '.join(m for m in marks if m))}); "
+            f"committed files in {safe(result.output_dir)}"
+        )
+        return
     say(f"{result.status}: {result.reason}", stderr=True)
     for alternative in result.alternatives:
         say(f"safe alternative: {alternative}", stderr=True)

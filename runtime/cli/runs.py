@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 
 runs = typer.Typer()
 
-STATUSES = ("completed", "failed", "blocked", "awaiting_approval", "running", "interrupted")
+STATUSES = (
+    "completed",
+    "completed_with_blocks",
+    "failed",
+    "blocked",
+    "awaiting_approval",
+    "running",
+    "interrupted",
+)
 
 
 def _parse_since(text: str) -> datetime:
@@ -40,8 +48,10 @@ def _parse_since(text: str) -> datetime:
 
 def run_summary(run_id: str, events: list[AuditEvent], state_dir: Path) -> dict[str, Any]:
     """One row of `runs list`: who, what, when, how long, and what the pipeline saw."""
+    from runtime.record import final_status, outcome
     from runtime.runs import run_status
 
+    marked = outcome(events)
     start = events[0].payload if events else {}
     began = datetime.fromisoformat(events[0].ts)
     ended = datetime.fromisoformat(events[-1].ts)
@@ -49,7 +59,7 @@ def run_summary(run_id: str, events: list[AuditEvent], state_dir: Path) -> dict[
     return {
         "id": run_id,
         "team": start.get("team"),
-        "status": run_status(events, state_dir, run_id),
+        "status": final_status(run_status(events, state_dir, run_id), marked),
         "started": events[0].ts,
         "duration_s": round((ended - began).total_seconds(), 3),
         "steps": sum(1 for e in events if e.kind == "proposal"),
@@ -57,6 +67,8 @@ def run_summary(run_id: str, events: list[AuditEvent], state_dir: Path) -> dict[
             1 for e in events if e.kind == "decision" and e.payload.get("decision") == "deny"
         ),
         "findings": findings,
+        "blocked_steps": marked["blocked_steps"],
+        "redacted_steps": marked["redacted_steps"],
         "task": start.get("task"),
     }
 
@@ -82,7 +94,7 @@ def runs_list(
         typer.Option(
             "--json",
             help="Print a JSON list: id, team, status, started, duration_s, steps, denials, "
-            "findings, task.",
+            "findings, blocked_steps, redacted_steps, task.",
         ),
     ] = False,
     project: ProjectOpt = None,
@@ -147,13 +159,26 @@ def runs_show(
         raise RunNotFound(
             f"{run_id!r} is not a run; policy changes: `runtime policy history --events`"
         )
-    with audit_log(settings_for(project)) as log:
+    from runtime.runs import run_status
+    from runtime.serve.records import summarize, timeline
+
+    settings = settings_for(project)
+    with audit_log(settings) as log:
         events = log.events(run_id) if log else []
     if not events:
         raise RunNotFound(f"no run {run_id!r} in the audit log; see `runtime runs list`")
+    shown = summarize(run_id, events, run_status(events, settings.resolved_state_dir, run_id))
+    steps = timeline(events)
     if as_json:
-        print_json([e.model_dump(mode="json") for e in events])
+        print_json(
+            {
+                "run": shown.model_dump(mode="json"),
+                "steps": [step.model_dump(mode="json") for step in steps],
+                "events": [e.model_dump(mode="json") for e in events],
+            }
+        )
         return 0
+    say(f"run {run_id} · team {shown.team} · {shown.status}")
     for event in events:
         where = (
             f"{event.agent or '':<8} #{event.step}" if event.step else f"{event.agent or '':<8}   "
@@ -165,7 +190,36 @@ def runs_show(
         if event.kind == "decision":
             for line in provenance_lines(event.payload.get("provenance")):
                 say(f"{'':>36}{line}")
+    for step in steps:
+        for line in step_lines(step):
+            say(line)
     return 0
+
+
+def step_lines(step: Any) -> list[str]:
+    """One step of the run record: arguments as shown (redacted), decision, run, check."""
+    lines = [f"step {step.step}: {step.agent} {step.tool} -> {step.decision or step.refused}"]
+    for name, value in step.args_shown.items():
+        text = value.get("text") if isinstance(value, dict) else json.dumps(value)
+        lines.append(f"  arg {name}: {str(text)[:200]}")
+    if step.reasons:
+        lines.append(f"  reasons: {'; '.join(step.reasons)}")
+    if step.exit_code is not None:
+        lines.append(f"  exit {step.exit_code} in {step.duration_ms} ms")
+    for stream in ("stdout_tail", "stderr_tail"):
+        tail = getattr(step, stream)
+        if tail:
+            lines.append(f"  {stream[:6]}: {str(tail.get('text', ''))[-200:]}")
+    lines += [f"  {c.get('change')} {c.get('path')} ({c.get('size')} bytes)" for c in step.changes]
+    lines += [
+        f"  memory hit {h['id']} in {h['namespace']} ({h['trust']})" for h in step.memory_hits
+    ]
+    if step.verdict:
+        found = ", ".join(f"{f['type']} at {f['location']}" for f in step.findings)
+        lines.append(f"  verdict {step.verdict}" + (f": {found}" if found else ""))
+    if step.committed:
+        lines.append(f"  committed {', '.join(step.committed_files) or '(memory)'}")
+    return lines
 
 
 def _pending_lines(item: dict[str, Any]) -> str:

@@ -203,7 +203,7 @@ def test_a_write_failing_midway_leaves_nothing_in_the_output(
 def test_a_name_that_is_not_utf8_is_refused_and_the_run_goes_on(e2e_project: Path) -> None:
     one_call_team(e2e_project, "badname", "open(b'bad\\xffname.txt','w').write('x')")
     result = exec_run(e2e_project, "badname")
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # the commit was refused
     assert list(Path(result.output_dir).iterdir()) == []
     step = result.steps[0]
     assert step.verdict == "block"

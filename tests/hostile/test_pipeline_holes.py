@@ -112,7 +112,7 @@ def test_a_tool_the_agent_does_not_declare_is_refused_before_the_policy(
     )
     result = runtime.exec("try", "reader")
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # refused or redacted
     (step,) = result.steps
     assert (step.tool, step.decision, step.sandbox_id) == ("python.run", "deny", None)
     source = project / "agents" / "team_reader.py"
@@ -185,7 +185,7 @@ def test_bad_calls_are_the_tools_answer_and_the_run_goes_on(
     )
     result = runtime.exec("work", "clumsy")
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # refused or redacted
     assert result.output == "done despite the errors"
     assert (Path(result.output_dir or "") / "ok.txt").read_text() == "fine"
     assert [(s.tool, s.decision) for s in result.steps] == [
@@ -441,7 +441,7 @@ def gated_memory_run(runtime: Runtime, project: Path) -> None:
     )
     result = runtime.exec("look", "sneaky")
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # refused or redacted
     assert [(s.tool, s.decision) for s in result.steps] == [
         ("notes.recall", "deny"),
         ("notes.keep", "deny"),
@@ -498,7 +498,7 @@ def test_a_secret_in_an_outgoing_message_is_blocked_before_it_is_sent(
         result = runtime.exec("post the key", "poster")
         events = runtime.audit.events(result.run_id)
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # refused or redacted
     assert not (project / "tools" / "sent.txt").exists(), "the message was sent"
     (step,) = result.steps
     assert (step.tool, step.verdict) == ("chat.post", "block")
@@ -535,7 +535,7 @@ def test_a_token_in_an_outgoing_message_is_redacted_before_it_is_sent(
     with Runtime(settings) as runtime:
         result = runtime.exec("post", "poster")
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # refused or redacted
     sent = (project / "tools" / "sent.txt").read_text()
     assert token not in sent and sent.startswith("ops: use [REDACTED:")
     (step,) = result.steps

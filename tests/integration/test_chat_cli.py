@@ -106,9 +106,9 @@ def test_exec_json_runs_on_the_model_and_writes_no_key(
 
     done = run_cli(project, opa_path, "exec", "What is 6*7?", "--team", "solo", "--json", env=env)
 
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 6, done.stderr  # completed_with_blocks: step 1 was denied
     result = json.loads(done.stdout)
-    assert result["status"] == "completed"
+    assert result["status"] == "completed_with_blocks"
     assert result["output"] == "It is 42, worked out without running code."
     assert [(s["tool"], s["decision"]) for s in result["steps"]] == [("python.run", "deny")]
     denial = fake.chat_requests[1].json["messages"][-1]

@@ -74,7 +74,7 @@ def test_an_injected_tool_call_is_denied_and_the_model_reads_the_denial(
 
     result = runtime.exec("Summarise mail.txt", "mail", input_dir=inputs(tmp_path))
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # the injected call
     assert result.output == "The mail reports quarterly numbers; it also tried an injection."
     assert [(s.tool, s.decision) for s in result.steps] == [
         ("fs.read", "allow"),

@@ -44,7 +44,7 @@ def test_json_output_keeps_the_answer_but_escapes_it(project: Path) -> None:
 
 def test_redaction_marker_is_not_turned_into_an_emoji(project: Path) -> None:
     code, stdout, stderr = exec_answer(project, "Write to alice@example.com for access.")
-    assert code == 0, stderr
+    assert code == 6, stderr  # completed_with_blocks: the answer was redacted
     answer = [line for line in stdout.splitlines() if line.startswith("Write to")]
     assert len(answer) == 1, stdout
     assert answer[0].startswith("Write to [REDACTED:email:")

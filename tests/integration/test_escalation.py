@@ -163,7 +163,7 @@ def test_tampered_staging_is_refused_at_commit(escalating_project: Path, opa_pat
     (staged / manifest["files"]["summary.txt"]).write_text("something the check never saw")
 
     code, doc = cli(escalating_project, opa_path, "approve", run_id, "--by", "carol")
-    assert code == 0, doc  # the run goes on; the agent is told the commit was refused
+    assert code == 6, doc  # completed_with_blocks: the agent is told the commit was refused
     step = doc["steps"][1]  # type: ignore[index]
     assert step["verdict"] == "block"
     assert any("staged content does not match the checked change set" in r for r in step["reasons"])

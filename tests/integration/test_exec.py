@@ -200,7 +200,7 @@ def test_denied_call_never_reaches_the_sandbox(runtime: Runtime, project: Path) 
     )
     result = runtime.exec("try it", "deny-trace")
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # after two denials
     assert [(s.agent, s.tool, s.decision) for s in result.steps] == [
         ("coder", "python.run", "allow"),
         ("planner", "python.run", "deny"),
@@ -269,7 +269,7 @@ def test_memory_of_one_agent_is_invisible_to_another(runtime: Runtime, project: 
     )
     result = runtime.exec("remember and look", "memory-wall")
 
-    assert result.status == "completed", result.reason
+    assert result.status == "completed_with_blocks", result.reason  # the search was denied
     own_search, cross_search = result.steps[1], result.steps[2]
     assert own_search.decision == "allow"
     assert cross_search.decision == "deny"

@@ -73,8 +73,8 @@ def test_deny_continue_sends_the_reason_to_the_agent_and_the_run_goes_on(
         "bob",
         "--continue",
     )
-    assert code == 0, doc
-    assert doc["status"] == "completed"
+    assert code == 6, doc  # completed_with_blocks: a human denied step 1
+    assert doc["status"] == "completed_with_blocks"
     assert doc["output"] == "kept the draft"
     assert [(s["tool"], s["decision"]) for s in doc["steps"]] == [  # type: ignore[index, union-attr]
         ("python.run", "allow"),
