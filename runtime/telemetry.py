@@ -53,6 +53,8 @@ ATTRIBUTE_KEYS = frozenset(
     }
 )
 MAX_ATTRIBUTE_CHARS = 200
+EXPORT_TIMEOUT_S = 3
+"""Seconds one OTLP export may take (retries included) before its batch is dropped."""
 
 
 def _attributes(values: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
@@ -122,8 +124,13 @@ class Telemetry:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        exporter: SpanExporter = OTLPSpanExporter(endpoint=endpoint, insecure=True)
-        reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, insecure=True))
+        # Bounded: a collector that is down costs a command seconds at exit, not half a minute.
+        timeout = EXPORT_TIMEOUT_S
+        exporter: SpanExporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=timeout)
+        reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=endpoint, insecure=True, timeout=timeout),
+            export_timeout_millis=timeout * 1000,
+        )
         return cls.for_exporters(BatchSpanProcessor(exporter), reader)
 
     # ------------------------------------------------------------------------ spans

@@ -5,10 +5,17 @@ and never an argument's value; metrics for decision latency, sandbox latency, de
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -129,3 +136,66 @@ def test_metrics_see_decision_latency_and_denials(
     findings = _metric(reader, "runtime.findings")
     by_type = {p.attributes["runtime.finding_type"]: p.value for p in findings.data.data_points}
     assert by_type == {"email": 1}
+
+
+class Collector(
+    trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer
+):
+    """An OTLP/gRPC receiver on loopback that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+        self.metric_names: set[str] = set()
+
+    def Export(self, request: Any, context: Any) -> Any:
+        if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    self.spans.extend(scope.spans)
+            return trace_service_pb2.ExportTraceServiceResponse()
+        for resource in request.resource_metrics:
+            for scope in resource.scope_metrics:
+                self.metric_names.update(m.name for m in scope.metrics)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[Collector, int]]:
+    received = Collector()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(received, server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(received, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield received, port
+    server.stop(None)
+
+
+def test_an_otel_endpoint_in_the_settings_exports_over_otlp(
+    project: Path,
+    tmp_path: Path,
+    sandbox_image: str,
+    opa_path: Path,
+    collector: tuple[Collector, int],
+) -> None:
+    received, port = collector
+    turns = [{"tool": "python.run", "args": {"code": f"x = {MARKER!r}"}}, {"answer": "ok"}]
+    add_team(project, "otlp", {"coder": "runs"}, {"coder": turns})
+    settings = load_settings(
+        project_dir=project,
+        state_dir=tmp_path / "state",
+        opa_binary=str(opa_path),
+        otel_endpoint=f"127.0.0.1:{port}",
+    )
+    with Runtime(settings) as rt:
+        result = rt.exec("run it", "otlp")
+    # Closing the runtime flushed its exporters.
+    assert result.status == "completed", result.reason
+    [run] = [s for s in received.spans if s.name == "run"]
+    attributes = {a.key: a.value.string_value for a in run.attributes}
+    assert attributes["runtime.run_id"] == result.run_id
+    stages = [s for s in received.spans if s.name in STAGES]
+    assert {s.name for s in stages} == STAGES
+    assert all(s.parent_span_id == run.span_id for s in stages)
+    assert all(MARKER not in str(s) for s in received.spans)
+    assert {"runtime.decision.duration", "runtime.sandbox.duration"} <= received.metric_names
