@@ -364,6 +364,9 @@ class Runtime:
         pipeline: Pipeline,
         on_step: Callable[[StepReport], None] | None,
     ) -> Any:
+        from runtime.chat import attach_run  # chat adapters: team, tools, budgets, state
+
+        attach_run(models.values(), run, pipeline.registry, self.settings)
         return GraphBuilder(
             run.team,
             models,

@@ -152,6 +152,8 @@ class GraphBuilder(ReviewNodes):
             )
             return {**update, "answer": held, "route": "finish"}
         assert isinstance(turn, StopTurn)
+        if turn.ends_run is not None:  # a spent budget ends the run with its own status
+            return {**update, **self._end(turn.ends_run, turn.why)}
         return {**update, **self._stop(state, name, turn.why)}
 
     def _handoff(self, state: RunState, name: str, turn: HandoffTurn) -> dict[str, Any]:

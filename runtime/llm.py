@@ -41,6 +41,8 @@ class StopTurn(Frozen):
 
     type: Literal["stop"] = "stop"
     why: str
+    # Set when stopping ends the whole run with a status of its own (a spent budget).
+    ends_run: Literal["budget_exceeded"] | None = None
 
 
 Turn = Annotated[ToolTurn | HandoffTurn | AnswerTurn | StopTurn, Field(discriminator="type")]

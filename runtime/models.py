@@ -395,7 +395,14 @@ class MemoryRecord(Frozen):
 
 # --------------------------------------------------------------------------- run output
 
-RunStatus = Literal["completed", "completed_with_blocks", "blocked", "awaiting_approval", "failed"]
+RunStatus = Literal[
+    "completed",
+    "completed_with_blocks",
+    "blocked",
+    "awaiting_approval",
+    "failed",
+    "budget_exceeded",
+]
 """`completed_with_blocks`: the run completed, and on the way a call was denied or blocked
 or content was redacted (`blocked_steps`, `redacted_steps` say which)."""
 

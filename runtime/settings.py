@@ -127,6 +127,62 @@ class Settings(BaseSettings):
         description="Token the dashboard (`runtime serve`) requires; unset, a random one is "
         "made up and printed at start-up. At least 16 characters.",
     )
+    budget_run_model_calls: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most model calls a run (all its agents together) may use; unset: no limit.",
+    )
+    budget_run_input_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most input tokens a run (all its agents together) may use; unset: no limit.",
+    )
+    budget_run_output_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most output tokens a run (all its agents together) may use; unset: no limit.",
+    )
+    budget_run_wall_time_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Most seconds of wall time a run (all its agents together) may use; unset: no limit.",
+    )
+    budget_agent_model_calls: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most model calls each agent of a run may use; unset: no limit.",
+    )
+    budget_agent_input_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most input tokens each agent of a run may use; unset: no limit.",
+    )
+    budget_agent_output_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most output tokens each agent of a run may use; unset: no limit.",
+    )
+    budget_agent_wall_time_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Most seconds of wall time each agent of a run may use; unset: no limit.",
+    )
+    model_timeout_s: float = Field(
+        default=60.0, gt=0, description="Seconds a chat model's call may take before it is retried."
+    )
+    model_max_retries: int = Field(
+        default=2, ge=0, description="Retries of a chat model's call on 429, 5xx and timeouts."
+    )
+    model_temperature: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sampling temperature for chat models; unset: the provider's.",
+    )
+    model_max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most output tokens per chat model call; unset: the provider's.",
+    )
     otel_endpoint: str | None = Field(
         default=None,
         description="OTLP/gRPC endpoint (e.g. `http://127.0.0.1:4317`) for spans and metrics; "

@@ -61,6 +61,7 @@ class BudgetExceeded(StopTurn):
     measure: Measure
     limit: float
     used: float
+    ends_run: Literal["budget_exceeded"] | None = "budget_exceeded"
 
 
 @dataclass

@@ -33,6 +33,7 @@ EXIT_BY_STATUS = {
     "blocked": 3,
     "awaiting_approval": 4,
     "completed_with_blocks": 6,
+    "budget_exceeded": 7,
 }
 EXIT_INTERRUPTED = 130
 

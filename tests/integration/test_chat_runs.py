@@ -24,17 +24,7 @@ pytestmark = [
 KEY = "sk-runs-0f1e2d3c4b5a-NEVER-WRITTEN"
 
 
-# Until runtime/core.py calls `attach_run` and the graph ends a run on `BudgetExceeded`
-# (docs/models.md, "Wiring"), these fail; checked passing with that wiring applied.
-NEEDS_WIRING = pytest.mark.xfail(
-    strict=True, reason="needs the chat wiring of docs/models.md (attach_run, budget_exceeded)"
-)
-
-
-class BudgetSettings(Settings):
-    """Settings with the budget fields runtime/chat reads (`Budgets.from_settings`)."""
-
-    budget_run_output_tokens: int | None = None
+BudgetSettings = Settings  # the budget fields are Settings' own (`budget_run_*`, ...)
 
 
 @pytest.fixture
@@ -90,7 +80,6 @@ def test_model_turns_are_audited_with_tokens_and_prompt_version(
     assert len({t["system_prompt_sha256"] for t in turns}) == 1
 
 
-@NEEDS_WIRING
 def test_a_run_over_its_token_budget_ends_budget_exceeded_and_commits_nothing_after(
     chat_project: Path, tmp_path: Path, opa_path: Path, fake: FakeProvider
 ) -> None:
@@ -113,7 +102,6 @@ def test_a_run_over_its_token_budget_ends_budget_exceeded_and_commits_nothing_af
     assert sorted(p.name for p in Path(result.output_dir or "").iterdir()) == ["a.txt"]
 
 
-@NEEDS_WIRING
 def test_an_approved_pause_resumes_the_models_queued_call_without_asking_it_again(
     chat_project: Path, tmp_path: Path, opa_path: Path, fake: FakeProvider
 ) -> None:
