@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -23,13 +24,23 @@ class Agent(Frozen):
     name: str
     instruction: str
     tools: list[str] = Field(default_factory=list)
-    model: str
+    # A model name (`scripted:<file>`, `openai:MODEL`, ...) or, from Python, any LangChain
+    # chat model object (`Agent(model=ChatOpenAI(...))`).
+    model: Any
     roles: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _valid_name(self) -> Agent:
         if not _NAME.match(self.name):
             raise ValueError(f"agent name {self.name!r} must match {_NAME.pattern}")
+        if not isinstance(self.model, str):
+            from langchain_core.language_models import BaseChatModel
+
+            if not isinstance(self.model, BaseChatModel):
+                raise ValueError(
+                    f"agent {self.name}'s model must be a model name or a LangChain chat "
+                    f"model, not {type(self.model).__name__}"
+                )
         return self
 
 

@@ -111,8 +111,13 @@ class ScriptedModel:
 _TURN: TypeAdapter[Turn] = TypeAdapter(Turn)
 
 
-def resolve_model(name: str, base_dir: Path) -> Model:
-    """Turn a model name into a Model. Relative scripted paths resolve against base_dir."""
+def resolve_model(name: object, base_dir: Path) -> Model:
+    """Turn a model name (or a LangChain chat model object) into a Model. Relative
+    scripted paths resolve against base_dir."""
+    if not isinstance(name, str):
+        from runtime.chat import chat_model_adapter
+
+        return chat_model_adapter(name)
     provider, _, rest = name.partition(":")
     if provider == "scripted" and rest:
         path = Path(rest)

@@ -126,3 +126,47 @@ def test_a_missing_key_stops_before_the_run_starts(
     )
     assert runtime.audit.run_ids() == []
     assert fake.requests == []
+
+
+def test_an_agent_takes_a_langchain_chat_model_object(
+    project: Path, tmp_path: Path, fake: FakeProvider, opa_path: Path
+) -> None:
+    from langchain_openai import ChatOpenAI
+
+    from runtime import Agent, Team
+    from runtime.api import Runtime as PublicRuntime
+
+    fake.script(
+        reply.tool_calls("openai", [("fs__list", {"path": "."})]),
+        reply.text("openai", "The workspace is empty."),
+    )
+    chat = ChatOpenAI(model="object-model", base_url=fake.base_url, api_key=KEY, max_retries=0)
+    lister = Agent(name="lister", instruction="List the files.", tools=["fs.list"], model=chat)
+    team = Team(name="objects", agents=[lister], entry="lister")
+    data = json.loads((project / "rego" / "data.json").read_text())
+    data["runtime_data"]["authz"]["grants"]["agents"]["lister"] = {"tools": ["fs.list"]}
+    (project / "rego" / "data.json").write_text(json.dumps(data))
+    settings = load_settings(
+        project_dir=project, state_dir=tmp_path / "state", opa_binary=str(opa_path)
+    )
+    with PublicRuntime(settings) as rt:
+        result = rt.exec("What is in the workspace?", team=team)
+    assert (result.status, result.output) == ("completed", "The workspace is empty."), [
+        (s.tool, s.decision, s.reasons, s.verdict) for s in result.steps
+    ]
+    assert [(s.tool, s.decision) for s in result.steps] == [("fs.list", "allow")]
+    sent = fake.chat_requests[0].json
+    assert sent["model"] == "object-model"
+    assert [t["function"]["name"] for t in sent["tools"]] == ["fs__list"]
+
+
+def test_an_agent_refuses_a_model_that_is_neither_name_nor_chat_model() -> None:
+    from pydantic import ValidationError
+
+    from runtime import Agent
+
+    with pytest.raises(ValidationError) as raised:
+        Agent(name="odd", instruction="x", model=42)
+    assert "agent odd's model must be a model name or a LangChain chat model, not int" in str(
+        raised.value
+    )
