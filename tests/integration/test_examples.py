@@ -31,6 +31,7 @@ def examples(tmp_path: Path) -> Path:
     root = tmp_path / "examples"
     shutil.copytree(REPO / "agents", root / "agents", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "rego", root / "rego")
+    shutil.copytree(REPO / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
@@ -82,3 +83,23 @@ def test_rogue_example_is_blocked_before_any_sandbox(examples: Path, opa_path: P
     finally:
         log.close()
     assert "decision" in kinds and "sandbox.acquired" not in kinds  # no box was ever started
+
+
+def test_words_example_runs_the_projects_own_tool_without_docker(
+    examples: Path, opa_path: Path
+) -> None:
+    done = run_cli(
+        examples,
+        "exec",
+        "How many words are in 'to be or not to be'?",
+        "--team",
+        "words",
+        "--json",
+        env={"RUNTIME_OPA_BINARY": str(opa_path), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["status"], result["output"]) == ("completed", "6 words")
+    assert [(s["tool"], s["decision"], s["sandbox_id"]) for s in result["steps"]] == [
+        ("word_count", "allow", None)
+    ]
