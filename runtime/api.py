@@ -70,7 +70,8 @@ class Runtime(core.Runtime):
         if team is None:
             return super().load_team(name)
         base = self.settings.project_dir.resolve()
-        return team, {agent.name: resolve_model(agent.model, base) for agent in team.agents}
+        chosen = self.settings.model  # RUNTIME_MODEL replaces every agent's model
+        return team, {a.name: resolve_model(chosen or a.model, base) for a in team.agents}
 
     def exec(  # type: ignore[override]
         self,

@@ -177,7 +177,8 @@ class Runtime:
     def load_team(self, name: str) -> tuple[Team, dict[str, Model]]:
         team = load_team(self.settings.agents_dir, name)
         base = Path(team.source).parent
-        models = {agent.name: resolve_model(agent.model, base) for agent in team.agents}
+        chosen = self.settings.model  # RUNTIME_MODEL replaces every agent's model
+        models = {a.name: resolve_model(chosen or a.model, base) for a in team.agents}
         return team, models
 
     def checkpointer(self) -> Any:

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Most seconds of wall time each agent of a run may use; unset: no limit.",
     )
+    model: str | None = Field(
+        default=None,
+        description="A model name that replaces every agent's model for a run (e.g. "
+        "`openai:gpt-4o-mini`, or `RUNTIME_MODEL=...` for one command); unset: each agent's own.",
+    )
     model_timeout_s: float = Field(
         default=60.0, gt=0, description="Seconds a chat model's call may take before it is retried."
     )

@@ -116,3 +116,28 @@ def test_exec_json_runs_on_the_model_and_writes_no_key(
     assert KEY not in done.stdout and KEY not in done.stderr
     state = project / ".state"
     assert [p for p in state.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()] == []
+
+
+def test_runtime_model_replaces_every_agents_model_for_one_command(
+    project: Path, opa_path: Path, fake: FakeProvider
+) -> None:
+    add_model_team(project, "scripted:scripts/none.json")  # never read: RUNTIME_MODEL wins
+    fake.script(reply.text("openai", "Forty-two.", tokens=(21, 3)))
+    done = run_cli(
+        project,
+        opa_path,
+        "exec",
+        "What is the answer?",
+        "--team",
+        "solo",
+        "--json",
+        env={
+            "RUNTIME_MODEL": "openai:env-model",
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": fake.base_url,
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["status"], result["output"]) == ("completed", "Forty-two.")
+    assert fake.chat_requests[0].json["model"] == "env-model"
