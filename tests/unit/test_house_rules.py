@@ -45,7 +45,8 @@ def test_the_readme_json_example_uses_only_fields_the_result_has() -> None:
     example = readme.split("--team analyst --json", 1)[1].split("```", 1)[0]
     shown = set(re.findall(r'"(\w+)":', example))
     assert {"run_id", "status", "steps", "decision"} <= shown
-    assert shown <= set(RunResult.model_fields) | set(StepReport.model_fields)
+    # `record` is what `exec --json` adds beside the RunResult (runtime/cli/drive.py).
+    assert shown <= set(RunResult.model_fields) | set(StepReport.model_fields) | {"record"}
 
 
 def test_setup_installs_python_packages_only_into_its_venv() -> None:
