@@ -26,7 +26,7 @@ from runtime.agents import Team
 from runtime.errors import CommitRefused
 from runtime.graph_state import PendingAnswer, PendingCall, RunState
 from runtime.llm import AnswerTurn, HandoffTurn, Model, StopTurn, ToolTurn
-from runtime.models import StepReport, ToolCall, Trust, Verdict
+from runtime.models import ModelTurn, StepReport, ToolCall, Trust, Verdict
 from runtime.pipeline import Pipeline, RunContext, Staged
 from runtime.review import ReviewNodes, message, offer, since
 
@@ -115,8 +115,10 @@ class GraphBuilder(ReviewNodes):
             self.pipeline.telemetry.annotate(span, tool=getattr(turn, "tool", None))
             # A chat model's turns (model id, tokens, latency; never text) go to the audit.
             drain = getattr(model, "drain_records", None)
-            for record in drain() if callable(drain) else []:
+            records = drain() if callable(drain) else []
+            for record in records:
                 self.pipeline.audit.append(self.run.run_id, "model.turn", record, agent=name)
+                self._progress("on_turn", ModelTurn.of(record, name))
                 self.pipeline.telemetry.annotate(
                     span,
                     provider=record.get("provider"),
@@ -136,6 +138,8 @@ class GraphBuilder(ReviewNodes):
             )
             refused = self.pipeline.propose(self.run, call)
             pending = self.pipeline.hold(self.run, call).timed(since(started))
+            if records:  # the step carries the model call whose reply proposed it
+                pending = pending.model_copy(update={"model_turn": ModelTurn.of(records[-1], name)})
             update["step"] = step + 1
             if refused is not None:
                 self.pipeline.release_held(self.run, pending, None)
@@ -451,10 +455,17 @@ class GraphBuilder(ReviewNodes):
             duration_ms=round(pending.elapsed_ms, 3),
             policy_version=pending.policy_version,
             alternatives=list(alternatives or []),
+            model_turn=pending.model_turn,
         )
-        if self.on_step is not None:
-            self.on_step(report)
+        self._progress("__call__", report)
         return report.model_dump(mode="json")
+
+    def _progress(self, kind: str, item: StepReport | ModelTurn) -> None:
+        """Tell `on_step` of a step; of a model turn only when it has an `on_turn` method
+        (the CLI's progress printer), so plain step callbacks see steps alone."""
+        callback = getattr(self.on_step, kind, None) if self.on_step is not None else None
+        if callable(callback):
+            callback(item)
 
 
 def _pending(state: RunState) -> PendingCall:

@@ -27,6 +27,7 @@ from runtime.models import (
     FileChange,
     Finding,
     Frozen,
+    ModelTurn,
     ToolCall,
     Trust,
     Verdict,
@@ -86,6 +87,7 @@ class PendingCall(Frozen):
     effects: StagedEffects | None = None
     sandbox_id: str | None = None
     elapsed_ms: float = 0.0
+    model_turn: ModelTurn | None = None  # the model call that proposed it
 
     @property
     def outcome(self) -> DecisionOutcome:
@@ -146,6 +148,7 @@ CHECKPOINT_TYPES: tuple[type, ...] = (
     ChangeSet,
     FileChange,
     Trust,
+    ModelTurn,
 )
 
 

@@ -8,7 +8,7 @@ decision, `--json` output) are generated from these models, never written by han
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal
 
@@ -407,8 +407,44 @@ RunStatus = Literal[
 or content was redacted (`blocked_steps`, `redacted_steps` say which)."""
 
 
+class ModelTurn(Frozen):
+    """One chat-model call as progress and `exec --json` show it (from its `model.turn`
+    record): who called, which model, the tokens the provider reported, how long it took."""
+
+    agent: str
+    provider: str = ""
+    model: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], agent: str) -> ModelTurn:
+        fields = {k: record[k] for k in cls.model_fields if k != "agent" and k in record}
+        return cls(agent=agent, **fields)
+
+
+class Usage(Frozen):
+    """What a run's model calls cost: the sum of its `model.turn` records."""
+
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @classmethod
+    def of(cls, records: Iterable[Mapping[str, Any]]) -> Usage:
+        rows = list(records)
+        return cls(
+            model_calls=len(rows),
+            input_tokens=sum(int(r.get("tokens_in") or 0) for r in rows),
+            output_tokens=sum(int(r.get("tokens_out") or 0) for r in rows),
+        )
+
+
 class StepReport(Frozen):
-    """One tool call as the user sees it in `runtime exec --json`."""
+    """One tool call as the user sees it in `runtime exec --json`. `model_turn` is the
+    model call whose reply proposed it (None for scripted models, and for the later calls
+    of a reply that proposed several: they cost no call of their own)."""
 
     step: int
     agent: str
@@ -420,6 +456,7 @@ class StepReport(Frozen):
     duration_ms: float
     policy_version: str = ""
     alternatives: list[str] = Field(default_factory=list)
+    model_turn: ModelTurn | None = None
 
 
 class RunResult(Frozen):
@@ -435,6 +472,9 @@ class RunResult(Frozen):
     alternatives: list[str] = Field(default_factory=list)
     blocked_steps: list[int] = Field(default_factory=list)
     redacted_steps: list[int] = Field(default_factory=list)
+    # Every model call of the run (answers and handoffs too), from the audit's `model.turn`
+    # events; None where it was not counted.
+    usage: Usage | None = None
 
     def raise_for_status(self) -> RunResult:
         """This result, or the error a blocked or failed run stands for (as httpx's

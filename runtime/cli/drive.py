@@ -22,12 +22,12 @@ from runtime.cli.common import (
     command,
     settings_for,
 )
-from runtime.cli.output import err, print_json, print_progress, print_run
+from runtime.cli.output import Progress, err, print_json, print_run
 from runtime.state import private_umask
 
 if TYPE_CHECKING:
     from runtime.core import Runtime
-    from runtime.models import RunResult
+    from runtime.models import RunResult, Usage
 
 root = typer.Typer()
 ByOpt = Annotated[str | None, typer.Option("--by", help="Who answers (default: your user).")]
@@ -45,12 +45,14 @@ def _drive(
 ) -> int:
     from runtime.core import Runtime
 
-    on_step = print_progress if not as_json and err.is_terminal else None
+    on_step = Progress() if not as_json and err.is_terminal else None
     with private_umask():
         settings = settings_for(project, **overrides)
         with Runtime(settings) as runtime:
             result = action(runtime, on_step)
-            record = _record(runtime, result.run_id) if as_json else []
+            events = runtime.audit.events(result.run_id)
+            result = result.model_copy(update={"usage": _usage(events)})
+            record = _record(events) if as_json else []
     if as_json:
         print_json({**result.model_dump(mode="json"), "record": record})
     else:
@@ -58,12 +60,19 @@ def _drive(
     return EXIT_BY_STATUS[result.status]
 
 
-def _record(runtime: Runtime, run_id: str) -> list[dict[str, Any]]:
+def _usage(events: list[Any]) -> Usage:
+    """The run's model calls and tokens, every process that drove it included."""
+    from runtime.models import Usage
+
+    return Usage.of(e.payload for e in events if e.kind == "model.turn")
+
+
+def _record(events: list[Any]) -> list[dict[str, Any]]:
     """The run record's steps (from the audit): arguments as shown, exit codes, tails,
     changes, memory hits, findings, decisions and provenance."""
     from runtime.serve.records import timeline
 
-    return [step.model_dump(mode="json") for step in timeline(runtime.audit.events(run_id))]
+    return [step.model_dump(mode="json") for step in timeline(events)]
 
 
 @command(root, "exec", drives_run=True)

@@ -65,6 +65,25 @@ def print_progress(step: Any) -> None:
     )
 
 
+def print_turn(turn: Any) -> None:
+    """A chat model's call, shown on the terminal as it returns: agent, tokens, latency."""
+    err.print(
+        f"[dim]  {safe(turn.agent)} model {safe(turn.provider)}:{safe(turn.model)}: "
+        f"{turn.tokens_in} tokens in, {turn.tokens_out} out ({turn.latency_ms:.0f} ms)[/dim]"
+    )
+
+
+class Progress:
+    """The progress printer `exec`, `approve`, `deny` and `runs resume` hand the run as its
+    `on_step`: each tool step, and (through `on_turn`) each model call, on stderr."""
+
+    def __call__(self, step: Any) -> None:
+        print_progress(step)
+
+    def on_turn(self, turn: Any) -> None:
+        print_turn(turn)
+
+
 def print_run(result: Any) -> None:
     """The one result printer (exec, approve, deny, runs resume): steps, then the outcome."""
     table = Table(title=f"run {clean(result.run_id)}", show_lines=False)
@@ -81,6 +100,12 @@ def print_run(result: Any) -> None:
             f"{step.duration_ms:.1f}",
         )
     out.print(table)
+    usage = getattr(result, "usage", None)
+    if usage is not None and usage.model_calls:
+        out.print(
+            f"model calls: {usage.model_calls}; tokens: {usage.input_tokens} in, "
+            f"{usage.output_tokens} out"
+        )
     if result.status == "completed":
         say(result.output)
         out.print(f"[green]completed[/green]; committed files in {safe(result.output_dir)}")

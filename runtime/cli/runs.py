@@ -179,6 +179,12 @@ def runs_show(
         )
         return 0
     say(f"run {run_id} · team {shown.team} · {shown.status}")
+    if shown.usage.model_calls:
+        usage = shown.usage
+        say(
+            f"model calls: {usage.model_calls}; tokens: {usage.input_tokens} in, "
+            f"{usage.output_tokens} out"
+        )
     for event in events:
         where = (
             f"{event.agent or '':<8} #{event.step}" if event.step else f"{event.agent or '':<8}   "
@@ -199,6 +205,12 @@ def runs_show(
 def step_lines(step: Any) -> list[str]:
     """One step of the run record: arguments as shown (redacted), decision, run, check."""
     lines = [f"step {step.step}: {step.agent} {step.tool} -> {step.decision or step.refused}"]
+    if step.model_turn:  # the model call that proposed it
+        turn = step.model_turn
+        lines.append(
+            f"  model {turn.get('provider')}:{turn.get('model')}: {turn.get('tokens_in')} tokens "
+            f"in, {turn.get('tokens_out')} out ({turn.get('latency_ms')} ms)"
+        )
     for name, value in step.args_shown.items():
         text = value.get("text") if isinstance(value, dict) else json.dumps(value)
         lines.append(f"  arg {name}: {str(text)[:200]}")

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from runtime.audit.store import AuditEvent, AuditLog
-from runtime.models import Frozen
+from runtime.models import Frozen, Usage
 from runtime.record import final_status, outcome
 from runtime.runs import run_status
 
@@ -37,6 +37,7 @@ class RunSummary(Frozen):
     approvals: int = 0
     blocked_steps: list[int] = Field(default_factory=list)
     redacted_steps: list[int] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)  # the sum of its model.turn events
 
 
 class StepView(Frozen):
@@ -114,6 +115,7 @@ def summarize(run_id: str, events: Sequence[AuditEvent], status: str) -> RunSumm
         ),
         findings=sum(len(e.payload.get("findings", [])) for e in events if e.kind == "verdict"),
         approvals=sum(1 for e in events if e.kind == "approval.requested"),
+        usage=Usage.of(e.payload for e in events if e.kind == "model.turn"),
     )
 
 
