@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from runtime.core import Runtime
+from runtime.models import StepReport
+from runtime.settings import load_settings
 from tests.fakes import FakeProvider, reply
 
 pytestmark = [pytest.mark.opa]
@@ -36,16 +39,19 @@ def fake(project: Path) -> Iterator[FakeProvider]:
         "solo = Team(name='solo', agents=[planner], entry='planner')\n"
     )
     with FakeProvider("openai") as server:
-        # One reply with two calls (one model call for both steps), then the answer.
-        server.script(
-            reply.tool_calls(
-                "openai",
-                [("python__run", {"code": "print(6 * 7)"}), ("python__run", {"code": "6*7"})],
-                tokens=(101, 17),
-            ),
-            reply.text("openai", "It is 42.", tokens=(202, 29)),
-        )
         yield server
+
+
+def two_calls(fake: FakeProvider) -> None:
+    """One reply with two tool calls (one model call for both steps), then the answer."""
+    fake.script(
+        reply.tool_calls(
+            "openai",
+            [("python__run", {"code": "print(6 * 7)"}), ("python__run", {"code": "6*7"})],
+            tokens=(101, 17),
+        ),
+        reply.text("openai", "It is 42.", tokens=(202, 29)),
+    )
 
 
 def cli_env(project: Path, opa_path: Path, fake: FakeProvider) -> dict[str, str]:
@@ -86,6 +92,7 @@ USAGE = {"model_calls": 2, "input_tokens": 303, "output_tokens": 46}
 def test_exec_json_and_runs_show_report_tokens_per_step_and_per_run(
     project: Path, opa_path: Path, fake: FakeProvider
 ) -> None:
+    two_calls(fake)
     done = run_cli(project, opa_path, fake, "exec", "What is 6*7?", "--team", "solo", "--json")
 
     assert done.returncode == 6, done.stderr  # completed_with_blocks: both calls denied
@@ -158,6 +165,7 @@ def run_on_a_terminal(
 def test_progress_on_a_terminal_shows_each_model_turn_next_to_the_steps(
     project: Path, opa_path: Path, fake: FakeProvider
 ) -> None:
+    two_calls(fake)
     code, stdout, stderr = run_on_a_terminal(
         project, opa_path, fake, "exec", "What is 6*7?", "--team", "solo"
     )
@@ -178,3 +186,93 @@ def test_progress_on_a_terminal_shows_each_model_turn_next_to_the_steps(
     # The result on stdout (a pipe) says what the run's calls cost.
     assert "model calls: 2; tokens: 303 in, 46 out" in stdout
     assert " model " not in stdout.split("model calls")[0]  # no progress on the pipe
+
+
+def paused_write(project: Path, opa_path: Path, fake: FakeProvider) -> str:
+    """A run whose model asked for fs.write (held for approval): its run id."""
+    data_path = project / "rego" / "data.json"
+    data = json.loads(data_path.read_text())
+    data["runtime_data"]["authz"]["approval"]["tools"] = ["fs.write"]
+    data_path.write_text(json.dumps(data))
+    (project / "agents" / "team_writer.py").write_text(
+        "from runtime.agents import Agent, Team\n"
+        "coder = Agent(name='coder', instruction='Write the files asked for.',\n"
+        "              tools=['fs.write', 'fs.read'], model='openai:fake-model')\n"
+        "writer = Team(name='writer', agents=[coder], entry='coder')\n"
+    )
+    fake.script(
+        reply.tool_calls(
+            "openai", [("fs__write", {"path": "a.txt", "content": "one"})], tokens=(31, 4)
+        ),
+        reply.text("openai", "wrote a.txt", tokens=(47, 5)),
+    )
+    paused = run_cli(project, opa_path, fake, "exec", "write a.txt", "--team", "writer", "--json")
+    result = json.loads(paused.stdout)
+    assert result["status"] == "awaiting_approval", paused.stderr
+    assert result["usage"] == {"model_calls": 1, "input_tokens": 31, "output_tokens": 4}
+    return str(result["run_id"])
+
+
+WHOLE_RUN = {"model_calls": 2, "input_tokens": 78, "output_tokens": 9}
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("sandbox_image", "no_leftover_containers")
+def test_approve_json_keeps_the_turn_that_proposed_the_step_and_counts_the_whole_run(
+    project: Path, opa_path: Path, fake: FakeProvider
+) -> None:
+    run_id = paused_write(project, opa_path, fake)
+
+    done = run_cli(project, opa_path, fake, "approve", run_id, "--json")
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # The step's model turn crossed the pause in the checkpoint (another process made it).
+    assert [(s["tool"], s["model_turn"]["tokens_in"]) for s in result["steps"]] == [
+        ("fs.write", 31)
+    ]
+    assert result["usage"] == WHOLE_RUN
+    shown = json.loads(run_cli(project, opa_path, fake, "runs", "show", run_id, "--json").stdout)
+    assert shown["run"]["usage"] == WHOLE_RUN
+    assert [(s["tool"], s["model_turn"]["tokens_out"]) for s in shown["steps"]] == [("fs.write", 4)]
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("sandbox_image", "no_leftover_containers")
+def test_approve_on_a_terminal_shows_the_model_turn_it_pays_for(
+    project: Path, opa_path: Path, fake: FakeProvider
+) -> None:
+    run_id = paused_write(project, opa_path, fake)
+
+    code, stdout, stderr = run_on_a_terminal(project, opa_path, fake, "approve", run_id)
+
+    assert code == 0, stdout + stderr
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    step = next(i for i, line in enumerate(lines) if line.startswith("#1 coder fs.write: "))
+    # This process makes (and shows) only the answer's call: the paused one proposed the write.
+    turn = [i for i, line in enumerate(lines) if " model openai:fake-model: " in line]
+    assert len(turn) == 1 and turn[0] > step, lines
+    assert re.fullmatch(
+        r"coder model openai:fake-model: 47 tokens in, 5 out \(\d+ ms\)", lines[turn[0]]
+    )
+    assert "model calls: 2; tokens: 78 in, 9 out" in stdout  # the whole run's calls
+
+
+def test_a_plain_on_step_function_sees_steps_only(
+    project: Path, opa_path: Path, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python API's `on_step` keeps its contract: model turns go only to a callback
+    with an `on_turn` method."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    two_calls(fake)
+    seen: list[object] = []
+    settings = load_settings(
+        project_dir=project, state_dir=project / ".state", opa_binary=str(opa_path)
+    )
+    with Runtime(settings) as rt:
+        result = rt.exec("What is 6*7?", "solo", on_step=seen.append)
+
+    assert [type(item) for item in seen] == [StepReport, StepReport]
+    assert seen == result.steps
+    assert result.steps[0].model_turn is not None and result.steps[0].model_turn.tokens_in == 101
