@@ -22,7 +22,7 @@ from runtime.graph_state import checkpoint_serializer
 from runtime.held import HeldStore
 from runtime.lazy import LazyMemory, LazySandboxBackend
 from runtime.llm import Model, resolve_model
-from runtime.models import RunResult, StepReport
+from runtime.models import RunResult, StepReport, Usage
 from runtime.paused import held_store, pause_reason, pending_request, pending_runs
 from runtime.pipeline import Pipeline, RunContext
 from runtime.record import final_status, outcome
@@ -437,7 +437,8 @@ class Runtime:
             )
             self.telemetry.approvals_pending.add(1)
         steps = [StepReport.model_validate(s) for s in final.get("steps", [])]
-        marked = outcome(self.audit.events(run.run_id))
+        events = self.audit.events(run.run_id)
+        marked = outcome(events)
         result = RunResult(
             run_id=run.run_id,
             status=final_status(status, marked),  # completed_with_blocks
@@ -448,6 +449,7 @@ class Runtime:
             output_dir=str(run.output_dir),
             reason=reason,
             alternatives=_alternatives_offered(status, final, steps),
+            usage=Usage.of(e.payload for e in events if e.kind == "model.turn"),
         )
         self.audit.append(
             run.run_id,
