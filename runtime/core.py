@@ -30,7 +30,7 @@ from runtime.run_context import input_files, run_labels
 from runtime.runs import RunLock, run_status
 from runtime.settings import Settings
 from runtime.staging import StagingArea
-from runtime.state import ensure_state_dir, private_file
+from runtime.state import ensure_state_dir, open_private_db
 from runtime.telemetry import Telemetry
 from runtime.tools import ToolRegistry, project_registry
 
@@ -64,6 +64,7 @@ class Runtime:
         # Runs this process is driving: a hot reload is noted in each of them.
         self._active_runs: set[str] = set()
         self._runs_lock = threading.Lock()
+        self._parts_lock = threading.RLock()  # runs on threads share one of each part
         # OTLP when an endpoint is set, else spans and instruments that do nothing.
         self.telemetry = telemetry or (
             Telemetry.otlp(settings.otel_endpoint)
@@ -76,10 +77,11 @@ class Runtime:
     # -------------------------------------------------------------- lazily built stages
 
     def policy_engine(self) -> Any:
-        if self._engine is None:
-            self._engine = build_policy_engine(self.settings)
-            self._closers.append(self._engine.close)
-            self._watch_policies(self._engine)
+        with self._parts_lock:
+            if self._engine is None:
+                self._engine = build_policy_engine(self.settings)
+                self._closers.append(self._engine.close)
+                self._watch_policies(self._engine)
         return self._engine
 
     def policy_history(self) -> PolicyHistory:
@@ -132,23 +134,25 @@ class Runtime:
         return Authorizer(self.policy_engine(), cache=self.decision_cache())
 
     def sandbox_backend(self) -> Any:
-        if self._backend is None:
-            from runtime.sandbox.docker import DockerBackend
+        with self._parts_lock:
+            if self._backend is None:
+                from runtime.sandbox.docker import DockerBackend
 
-            # Boxes left by a crashed runtime are reaped before this one starts any.
-            self._backend = DockerBackend(
-                spec=sandbox_spec(self.settings),
-                pool_size=self.settings.sandbox_pool_size,
-                reap_orphans=True,
-            )
-            self._closers.append(self._backend.close)
+                # Boxes left by a crashed runtime are reaped before this one starts any.
+                self._backend = DockerBackend(
+                    spec=sandbox_spec(self.settings),
+                    pool_size=self.settings.sandbox_pool_size,
+                    reap_orphans=True,
+                )
+                self._closers.append(self._backend.close)
         return self._backend
 
     def memory(self) -> Any:
-        if self._memory is None:
-            from runtime.memory.chroma import ChromaMemory
+        with self._parts_lock:
+            if self._memory is None:
+                from runtime.memory.chroma import ChromaMemory
 
-            self._memory = ChromaMemory(self.state_dir / "memory")
+                self._memory = ChromaMemory(self.state_dir / "memory")
         return self._memory
 
     def pipeline(self) -> Pipeline:
@@ -183,18 +187,15 @@ class Runtime:
 
     def checkpointer(self) -> Any:
         """LangGraph's SQLite saver: a paused run survives the process that paused it."""
-        if self._saver is None:
-            import sqlite3
+        with self._parts_lock:
+            if self._saver is None:
+                from langgraph.checkpoint.sqlite import SqliteSaver
 
-            from langgraph.checkpoint.sqlite import SqliteSaver
-
-            conn = sqlite3.connect(
-                private_file(self.state_dir / "checkpoints.db"), check_same_thread=False
-            )
-            # Only the runtime's own state types load back from a checkpoint.
-            self._saver = SqliteSaver(conn, serde=checkpoint_serializer())
-            self._saver.setup()
-            self._closers.append(conn.close)
+                conn = open_private_db(self.state_dir / "checkpoints.db")
+                # Only the runtime's own state types load back from a checkpoint.
+                self._saver = SqliteSaver(conn, serde=checkpoint_serializer())
+                self._saver.setup()
+                self._closers.append(conn.close)
         return self._saver
 
     def exec(

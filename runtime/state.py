@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from runtime.errors import ConfigError
 
@@ -79,3 +82,31 @@ def private_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
+
+
+def open_private_db(
+    path: Path, *, isolation_level: Literal["DEFERRED", "IMMEDIATE"] | None = "DEFERRED"
+) -> sqlite3.Connection:
+    """A connection to the private SQLite file `path` (0600), in WAL mode, usable from
+    any thread; writers wait up to 30 s for each other (several runs, several processes).
+
+    Switching a new database to WAL takes it whole, and SQLite answers "locked" at once
+    (no busy wait) while another process opening it at the same moment holds it: wait and
+    try again rather than fail the run.
+    """
+    db = sqlite3.connect(
+        private_file(path), check_same_thread=False, isolation_level=isolation_level, timeout=30
+    )
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                db.close()
+                raise
+            time.sleep(0.05)
+    return db
+
+
+WAL_ATTEMPTS = 200  # 10 s at 50 ms

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from runtime.audit import seal
 from runtime.audit.seal import GENESIS, Head
 from runtime.errors import AuditTampered
 from runtime.models import Frozen
-from runtime.state import ensure_state_dir, private_file
+from runtime.state import ensure_state_dir, open_private_db
 
 __all__ = ["GENESIS", "SYSTEM_STREAM_PREFIX", "AuditEvent", "AuditLog", "VerifyReport"]
 
@@ -47,8 +46,6 @@ CREATE TABLE IF NOT EXISTS commits (
     event_hash      TEXT
 );
 """
-
-WAL_ATTEMPTS = 200  # 10 s at 50 ms
 
 _COLUMNS = "seq, run_id, ts, kind, agent, step, payload, prev_hash, hash"
 
@@ -97,20 +94,6 @@ def event_hash(
     return seal.event_mac(key, body)
 
 
-def _use_wal(db: sqlite3.Connection) -> None:
-    """WAL, so readers never block the writer. Switching a new database to WAL takes it
-    whole and SQLite answers "locked" at once (no busy wait) while another process opening
-    it at the same moment holds it: wait and try again."""
-    for attempt in range(WAL_ATTEMPTS):
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
-                raise
-            time.sleep(0.05)
-
-
 def _event(row: tuple[Any, ...]) -> AuditEvent:
     return AuditEvent(
         seq=row[0],
@@ -132,10 +115,7 @@ class AuditLog:
         ensure_state_dir(path.parent)
         self._path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            private_file(path), check_same_thread=False, isolation_level=None
-        )
-        _use_wal(self._db)
+        self._db = open_private_db(path, isolation_level=None)
         self._ensure_schema()
         self._key, self._key_problem = self._load_key()
 

@@ -240,32 +240,39 @@ def test_an_opa_server_started_from_a_worker_thread_outlives_the_thread(
     assert shared_runtime.policy_engine() is engines[0]
 
 
-def append_from_process(path: str, barrier: Any, writer: int) -> None:
-    """One process: open the audit log (maybe the first to), then append 20 events."""
+def open_state_from_process(state_dir: str, barriers: Any, writer: int) -> None:
+    """One process: open the audit log of a new state folder at the same moment as the
+    others and append 20 events; then, again all at once, its checkpoint database."""
     from runtime.audit.store import AuditLog
 
-    barrier.wait()
-    log = AuditLog(Path(path))
+    state = Path(state_dir)
+    barriers[0].wait()
+    log = AuditLog(state / "audit.db")
     try:
         for n in range(20):
             log.append(f"writer{writer}", "note", {"n": n})
     finally:
         log.close()
+    with Runtime(load_settings(project_dir=state.parent, state_dir=state)) as rt:
+        barriers[1].wait()
+        rt.checkpointer()
 
 
-def test_processes_opening_a_new_audit_log_at_once_all_append_to_one_chain(
+def test_processes_opening_a_new_state_folder_at_once_all_append_to_one_chain(
     tmp_path: Path,
 ) -> None:
-    """Eight processes open a fresh state folder's log at the same moment (switching it to
-    WAL, creating the tables and the key) and append; none fails and the chain verifies."""
+    """Eight processes open a fresh state folder at the same moment (both databases are
+    switched to WAL and get their tables, the audit key is made once) and append; none
+    fails and the one chain verifies."""
     from runtime.audit.store import AuditLog
 
     context = multiprocessing.get_context("fork")
     for trial in range(20):
-        path = tmp_path / f"state{trial}" / "audit.db"
-        barrier = context.Barrier(8)
+        state = tmp_path / f"project{trial}" / ".state"
+        state.parent.mkdir()
+        barriers = (context.Barrier(8, timeout=60), context.Barrier(8, timeout=60))
         workers = [
-            context.Process(target=append_from_process, args=(str(path), barrier, writer))
+            context.Process(target=open_state_from_process, args=(str(state), barriers, writer))
             for writer in range(8)
         ]
         for worker in workers:
@@ -273,7 +280,7 @@ def test_processes_opening_a_new_audit_log_at_once_all_append_to_one_chain(
         for worker in workers:
             worker.join(timeout=120)
         assert [w.exitcode for w in workers] == [0] * 8, trial
-        log = AuditLog(path)
+        log = AuditLog(state / "audit.db")
         try:
             report = log.verify()
             assert report.ok and report.events == 160, (trial, report)
