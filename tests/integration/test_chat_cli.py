@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,45 @@ def test_runtime_model_replaces_every_agents_model_for_one_command(
     result = json.loads(done.stdout)
     assert (result["status"], result["output"]) == ("completed", "Forty-two.")
     assert fake.chat_requests[0].json["model"] == "env-model"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model", "env_of"),
+    [
+        (
+            "anthropic",
+            "anthropic:claude-fake",
+            lambda url: {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url},
+        ),
+        ("ollama", "ollama:llama-fake", lambda url: {"OLLAMA_HOST": url}),
+    ],
+)
+def test_anthropic_and_ollama_models_run_the_whole_pipeline(
+    project: Path, opa_path: Path, dialect: str, model: str, env_of: Any
+) -> None:
+    add_model_team(project, "scripted:scripts/none.json")
+    with FakeProvider(dialect) as server:  # type: ignore[arg-type]
+        server.script(
+            reply.tool_calls(dialect, [("memory__search", {"query": "answer", "k": 1})]),  # type: ignore[arg-type]
+            reply.text(dialect, "Nothing stored; the answer is 42.", tokens=(30, 9)),  # type: ignore[arg-type]
+        )
+        done = run_cli(
+            project,
+            opa_path,
+            "exec",
+            "What is the answer?",
+            "--team",
+            "solo",
+            "--json",
+            env={"RUNTIME_MODEL": model, **env_of(server.base_url)},
+        )
+        requests = list(server.chat_requests)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["status"], result["output"]) == (
+        "completed",
+        "Nothing stored; the answer is 42.",
+    )
+    assert [(s["tool"], s["decision"]) for s in result["steps"]] == [("memory.search", "allow")]
+    assert result["usage"]["model_calls"] == 2
+    assert len(requests) == 2 and KEY not in done.stdout + done.stderr
