@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,10 @@ from types import ModuleType
 from pydantic import ValidationError
 
 from runtime.errors import ConfigError
+
+# A module is in sys.modules before its code has run: without the lock, a second thread
+# (several runs at once) could take a half-executed module and find no team in it.
+_IMPORTING = threading.RLock()
 
 
 def project_modules(folder: Path, kind: str) -> Iterator[tuple[Path, ModuleType]]:
@@ -28,6 +33,11 @@ def project_modules(folder: Path, kind: str) -> Iterator[tuple[Path, ModuleType]
 
 
 def import_file(path: Path, kind: str) -> ModuleType:
+    with _IMPORTING:
+        return _import_file(path, kind)
+
+
+def _import_file(path: Path, kind: str) -> ModuleType:
     module_name = f"_runtime_{kind}_{path.stem}_{abs(hash(str(path.resolve())))}"
     loaded = sys.modules.get(module_name)
     if loaded is not None:
