@@ -21,30 +21,15 @@ from starlette.responses import Response
 
 from runtime.audit.store import AuditLog
 from runtime.errors import AgentRuntimeError
+from runtime.record import shown_args
 from runtime.runs import run_status
-from runtime.safety.detectors import default_detectors
-from runtime.safety.redact import redact
+from runtime.safety.checker import default_checker
 from runtime.serve import charts, metrics
 from runtime.serve.auth import SESSION_COOKIE, DashboardAuth
 from runtime.serve.records import latency_points, run_summaries, summarize, timeline
 from runtime.settings import Settings
 
 OPEN_PATHS = frozenset({"/login"})
-MAX_SHOWN_CHARS = 2000
-
-
-def redacted(value: Any) -> Any:
-    """A value as the dashboard may show it: every string through the safety detectors'
-    redaction and capped; containers walked; nothing else changed."""
-    if isinstance(value, str):
-        findings = [f for d in default_detectors() for f in d.scan("arg", value)]
-        text = redact(value, findings) if findings else value
-        return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + " [...]"
-    if isinstance(value, dict):
-        return {str(k): redacted(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redacted(v) for v in value]
-    return value
 
 
 class _RequireToken(BaseHTTPMiddleware):
@@ -95,7 +80,9 @@ class Dashboard:
 
         with Runtime(self.settings) as rt:
             waiting = rt.pending()
-        return [{**item, "args": redacted(item.get("args", {}))} for item in waiting]
+        # Arguments as the run record keeps them: redacted by the safety detectors, capped.
+        checker = default_checker()
+        return [{**item, "args": shown_args(checker, item.get("args", {}))} for item in waiting]
 
     def answer(self, run_id: str, *, approved: bool, reason: str, by: str) -> None:
         """Resume the run in a worker thread; the outcome is kept for the run's page."""
