@@ -39,7 +39,10 @@ __all__ = [
 ]
 
 DEFAULT_CAP = 20_000
-SHINGLE_SAMPLE = 4  # keep one prose shingle in this many
+SHINGLE_SAMPLE = 4  # keep one prose shingle in this many (of a long text)
+# A text with at most this many shingles keeps them all: sampling is for bounding long pages,
+# and sampling a short text could leave no shingle of a copied sentence in the store.
+FULL_SHINGLES = 256
 MAX_SOURCES = 256
 MAX_SOURCES_PER_ENTRY = 4
 STATE_VERSION = 2
@@ -215,7 +218,9 @@ class LabelStore:
         keys.update(value_keys(text))
         self._add_keys(keys, trust, source, in_task)
         shingles = {token.key for token in tokens if token.kind == SHINGLE} - keys
-        self._add_keys({key for key in shingles if self.sampled(key)}, trust, source, in_task)
+        if len(shingles) > FULL_SHINGLES:
+            shingles = {key for key in shingles if self.sampled(key)}
+        self._add_keys(shingles, trust, source, in_task)
 
     def _add_fields(self, value: Any, trust_map: Mapping[str, str], source: str, path: str) -> None:
         if isinstance(value, Mapping):
